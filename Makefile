@@ -1,0 +1,29 @@
+# Two commands matter: `make dev` and `make test`. Both run `make setup` first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup setup-python dev test lint bench clean
+
+setup:  ## Debian packages, .venv, pinned Kubernetes/etcd/helm binaries (idempotent)
+	scripts/setup.sh
+
+setup-python:
+	scripts/setup.sh --python
+
+dev: setup  ## local cluster + registry until Ctrl-C
+	$(PY) -m imagestreams.localcluster up --apply crds/
+
+test: setup  ## the whole suite against the real local cluster and registries
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup-python  ## ruff and mypy (strict on operator/imagestreams)
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.md
+	$(PY) bench/harness_start.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

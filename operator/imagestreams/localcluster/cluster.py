@@ -1,0 +1,253 @@
+"""The whole local cluster: control plane plus registries, started and stopped as one."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import re
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from imagestreams.localcluster import controlplane
+from imagestreams.localcluster.binaries import Binaries
+from imagestreams.localcluster.certs import KeyPair, loopback_server_pair
+from imagestreams.localcluster.controlplane import AdminHTTP, ControlPlaneCertificates
+from imagestreams.localcluster.processes import ManagedProcess
+from imagestreams.localcluster.registry import Registry, RegistryKind, start_registry
+
+ALL_REGISTRIES = (RegistryKind.PLAIN, RegistryKind.TLS_BASIC, RegistryKind.TOKEN)
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+@dataclass
+class ClusterSettings:
+    workdir: Path | None = None  # default: a fresh temporary directory, removed on stop
+    registries: tuple[RegistryKind, ...] = ALL_REGISTRIES
+    controller_manager: bool = True
+    keep_workdir: bool = False
+
+
+@dataclass
+class StartupTimings:
+    etcd: float = 0.0
+    apiserver: float = 0.0
+    controller_manager: float = 0.0
+    registries: float = 0.0
+    total: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"ready in {self.total:.1f}s (etcd {self.etcd:.1f}s, apiserver {self.apiserver:.1f}s, "
+            f"controller-manager {self.controller_manager:.1f}s, registries {self.registries:.2f}s)"
+        )
+
+
+@dataclass
+class LocalCluster:
+    """etcd, kube-apiserver, kube-controller-manager and registries on 127.0.0.1.
+
+    Use as a context manager, or call start() and stop(). Processes are stopped in
+    reverse start order, also at interpreter exit if stop() was never reached.
+    """
+
+    settings: ClusterSettings = field(default_factory=ClusterSettings)
+    binaries: Binaries | None = None
+    timings: StartupTimings = field(default_factory=StartupTimings)
+    registries: dict[RegistryKind, Registry] = field(default_factory=dict)
+    server: str = ""
+    workdir: Path = Path()
+    admin_kubeconfig: Path = Path()
+    _processes: list[ManagedProcess] = field(default_factory=list)
+    _extra_registries: list[Registry] = field(default_factory=list)
+    _certs: ControlPlaneCertificates | None = None
+    _admin: AdminHTTP | None = None
+    _made_workdir: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> LocalCluster:
+        started = time.monotonic()
+        binaries = self.binaries = self.binaries or Binaries.locate()
+        if self.settings.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="imagestreams-cluster-"))
+            self._made_workdir = True
+        else:
+            self.workdir = self.settings.workdir
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        for sub in ("logs", "pki", "kubeconfigs"):
+            (self.workdir / sub).mkdir(exist_ok=True)
+        atexit.register(self.stop)
+        try:
+            self._start(binaries, started)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, binaries: Binaries, started: float) -> None:
+        certs = self._certs = ControlPlaneCertificates.create()
+        etcd, etcd_url = controlplane.start_etcd(binaries.etcd, self.workdir)
+        self._processes.append(etcd)
+
+        # Registries need nothing from the control plane: bring them up while etcd and the apiserver start.
+        def start_registries() -> dict[RegistryKind, Registry]:
+            t0 = time.monotonic()
+            running = {
+                kind: start_registry(kind, self.workdir, binaries.docker_registry, certs.serving_ca)
+                for kind in self.settings.registries
+            }
+            self.timings.registries = time.monotonic() - t0
+            return running
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            registries_future = pool.submit(start_registries)
+            t0 = time.monotonic()
+            controlplane.wait_etcd(etcd, etcd_url)
+            self.timings.etcd = time.monotonic() - t0
+
+            t0 = time.monotonic()
+            apiserver, self.server = controlplane.start_apiserver(
+                binaries.kube_apiserver, self.workdir, certs, etcd_url
+            )
+            self._processes.append(apiserver)
+            self._admin = AdminHTTP(self.server, self.workdir / "pki", certs)
+            self.admin_kubeconfig = controlplane.write_kubeconfig(
+                self.workdir / "kubeconfigs" / "admin.yaml",
+                controlplane.kubeconfig(
+                    self.server, certs.serving_ca.cert_pem, "imagestreams-admin", client=certs.admin
+                ),
+            )
+            try:
+                controlplane.wait_apiserver(apiserver, self._admin)
+            finally:
+                # Registries started in the thread must be recorded even if the apiserver failed.
+                self.registries = registries_future.result()
+            self.timings.apiserver = time.monotonic() - t0
+
+        if self.settings.controller_manager:
+            t0 = time.monotonic()
+            kcm = controlplane.start_controller_manager(
+                binaries.kube_controller_manager, self.workdir, self.admin_kubeconfig
+            )
+            self._processes.append(kcm)
+            controlplane.wait_controller_manager(kcm, self._admin)
+            self.timings.controller_manager = time.monotonic() - t0
+        self.timings.total = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Stop everything this cluster started, newest first. Safe to call more than once."""
+        with self._lock:
+            registries = [*self._extra_registries, *reversed(self.registries.values())]
+            self._extra_registries.clear()
+            self.registries = {}
+            for registry in registries:
+                registry.stop()
+            while self._processes:
+                self._processes.pop().stop()
+            if self._made_workdir and not self.settings.keep_workdir and self.workdir.exists():
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                self._made_workdir = False
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        """The control-plane processes and every registry's processes, in start order."""
+        registry_processes = [p for r in (*self.registries.values(), *self._extra_registries) for p in r.processes]
+        return [*self._processes, *registry_processes]
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the apiserver's and the TLS registry's serving certificates."""
+        return self.workdir / "pki" / "ca.crt"
+
+    # --- extra registries ------------------------------------------------------------
+
+    def add_registry(self, kind: RegistryKind, notifications_url: str | None = None) -> Registry:
+        """Start another registry of `kind`, e.g. one that posts push notifications; stopped with the cluster."""
+        assert self.binaries and self._certs, "start the cluster first"
+        registry = start_registry(
+            kind, self.workdir, self.binaries.docker_registry, self._certs.serving_ca, notifications_url
+        )
+        with self._lock:
+            self._extra_registries.append(registry)
+        return registry
+
+    def issue_loopback_certificate(self, name: str) -> KeyPair:
+        """A serving certificate for 127.0.0.1 from the cluster CA, e.g. for an admission webhook server."""
+        assert self._certs, "start the cluster first"
+        return loopback_server_pair(self._certs.serving_ca, name)
+
+    # --- identities --------------------------------------------------------------------
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for a client-certificate user (CN=user, O=groups) with no rights until RBAC grants some."""
+        if not _NAME.match(user):
+            raise ValueError(f"user name {user!r} must be a lowercase DNS-style name")
+        assert self._certs
+        pair = self._certs.client_ca.issue(user, organizations=groups, client=True)
+        return controlplane.write_kubeconfig(
+            self.workdir / "kubeconfigs" / f"user-{user}.yaml",
+            controlplane.kubeconfig(self.server, self._certs.serving_ca.cert_pem, user, client=pair),
+        )
+
+    def service_account_token(self, namespace: str, name: str, expiration_seconds: int = 3600) -> str:
+        """A bound token for a ServiceAccount, from the TokenRequest API."""
+        assert self._admin
+        status, body = self._admin.post_json(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": expiration_seconds},
+            },
+        )
+        if status != 201:
+            raise RuntimeError(f"TokenRequest for {namespace}/{name} failed with {status}: {json.dumps(body)}")
+        token: str = body["status"]["token"]
+        return token
+
+    def service_account_kubeconfig(self, namespace: str, name: str, expiration_seconds: int = 3600) -> Path:
+        """A kubeconfig that authenticates as system:serviceaccount:<namespace>:<name>."""
+        assert self._certs
+        token = self.service_account_token(namespace, name, expiration_seconds)
+        return controlplane.write_kubeconfig(
+            self.workdir / "kubeconfigs" / f"sa-{namespace}-{name}.yaml",
+            controlplane.kubeconfig(
+                self.server,
+                self._certs.serving_ca.cert_pem,
+                f"{namespace}-{name}",
+                token=token,
+                namespace=namespace,
+            ),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Addresses and files a human or a script needs to use the cluster."""
+        return {
+            "kubeconfig": str(self.admin_kubeconfig),
+            "server": self.server,
+            "workdir": str(self.workdir),
+            "logs": str(self.workdir / "logs"),
+            "registries": {
+                kind.value: {
+                    "host": registry.host,
+                    "url": registry.url,
+                    "ca_file": str(registry.ca_file) if registry.ca_file else None,
+                }
+                for kind, registry in self.registries.items()
+            },
+        }

@@ -1,0 +1,110 @@
+"""Fixtures shared by every test: the real local cluster, registries, clients and identities.
+
+The cluster starts once per session, and only when a test asks for it. A missing
+binary is an error that names the fix (`make setup`), never a skip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
+
+from imagestreams.localcluster import ClusterSettings, LocalCluster, Registry, RegistryKind
+
+_session_cluster: LocalCluster | None = None
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    global _session_cluster  # noqa: PLW0603 - read by the report hook below
+    local = LocalCluster(ClusterSettings(workdir=tmp_path_factory.mktemp("cluster")))
+    local.start()
+    _session_cluster = local
+    print(f"\nlocal cluster {local.timings.summary()}")
+    try:
+        yield local
+    finally:
+        _session_cluster = None
+        local.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failing test, attach the last lines of every cluster process's log to the report."""
+    report = yield
+    if report.failed and _session_cluster is not None:
+        for process in _session_cluster.processes:
+            report.sections.append((f"log: {process.name}", process.log_tail(15)))
+    return report
+
+
+def client_for(kubeconfig: Path) -> Client:
+    return Client(config=KubeConfig.from_file(kubeconfig), field_manager="imagestreams-tests", trust_env=False)
+
+
+@pytest.fixture(scope="session")
+def admin(cluster: LocalCluster) -> Client:
+    """A client in system:masters."""
+    return client_for(cluster.admin_kubeconfig)
+
+
+@pytest.fixture
+def namespace(admin: Client) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    admin.create(Namespace(metadata=ObjectMeta(name=name, labels={"imagestreams.test": "true"})))
+    yield name
+    admin.delete(Namespace, name)
+
+
+@pytest.fixture
+def user_client(cluster: LocalCluster) -> Callable[..., Client]:
+    """Make a client for a client-certificate user with the given groups (no rights until RBAC grants some)."""
+
+    def make(user: str, groups: tuple[str, ...] = ()) -> Client:
+        return client_for(cluster.user_kubeconfig(user, groups))
+
+    return make
+
+
+@pytest.fixture
+def service_account_client(cluster: LocalCluster) -> Callable[[str, str], Client]:
+    """Make a client that authenticates with a TokenRequest token of namespace/name's ServiceAccount."""
+
+    def make(namespace: str, name: str) -> Client:
+        return client_for(cluster.service_account_kubeconfig(namespace, name))
+
+    return make
+
+
+@pytest.fixture
+def plain_registry(cluster: LocalCluster) -> Registry:
+    return cluster.registries[RegistryKind.PLAIN]
+
+
+@pytest.fixture
+def tls_registry(cluster: LocalCluster) -> Registry:
+    return cluster.registries[RegistryKind.TLS_BASIC]
+
+
+@pytest.fixture
+def token_registry(cluster: LocalCluster) -> Registry:
+    return cluster.registries[RegistryKind.TOKEN]
+
+
+@pytest.fixture(params=[kind.value for kind in RegistryKind])
+def any_registry(request: pytest.FixtureRequest, cluster: LocalCluster) -> Registry:
+    """Each registry variant in turn."""
+    return cluster.registries[RegistryKind(request.param)]
+
+
+@pytest.fixture
+def repository() -> str:
+    """A repository path no other test uses."""
+    return f"test/app-{uuid.uuid4().hex[:8]}"
