@@ -1,0 +1,1 @@
+"""API types: the ImageStream resource (image.openshift.io/v1) and the operator's settings."""

@@ -1,0 +1,227 @@
+"""The ImageStream resource, field for field compatible with OpenShift's image.openshift.io/v1.
+
+These pydantic models are the one source of truth: the CRD in crds/ and in the
+Helm chart is generated from them (`make crds`), and the operator reads and
+writes streams through them. Extra unknown fields are kept, so an object read
+and written back never loses data a newer client put there.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GROUP = "image.openshift.io"
+VERSION = "v1"
+KIND = "ImageStream"
+PLURAL = "imagestreams"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Stream names follow OpenShift's rule (stricter than a DNS subdomain: no consecutive separators).
+STREAM_NAME_PATTERN = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
+
+
+class SourceKind(StrEnum):
+    DOCKER_IMAGE = "DockerImage"
+    IMAGE_STREAM_TAG = "ImageStreamTag"
+    IMAGE_STREAM_IMAGE = "ImageStreamImage"
+
+
+class ImportMode(StrEnum):
+    LEGACY = "Legacy"
+    PRESERVE_ORIGINAL = "PreserveOriginal"
+
+
+class ReferencePolicyType(StrEnum):
+    SOURCE = "Source"
+    LOCAL = "Local"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow", use_enum_values=True)
+
+    def dump(self) -> dict[str, Any]:
+        """The wire form: camelCase names, unset fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ObjectReference(_Model):
+    """The fields of core/v1 ObjectReference; image streams use kind, name and namespace."""
+
+    kind: SourceKind | None = Field(
+        None,
+        description="What `name` refers to: DockerImage (a pull spec in a registry), ImageStreamTag "
+        "(`<stream>:<tag>`, or just `<tag>` within this stream) or ImageStreamImage (`<stream>@<digest>`).",
+    )
+    name: str | None = Field(None, description="The pull spec (DockerImage), `<stream>:<tag>` or `<stream>@<digest>`.")
+    namespace: str | None = Field(
+        None, description="Namespace of the referenced stream; defaults to the namespace of this stream."
+    )
+    api_version: str | None = Field(None, alias="apiVersion", description="Unused; kept for compatibility.")
+    uid: str | None = Field(None, description="Unused; kept for compatibility.")
+    resource_version: str | None = Field(None, alias="resourceVersion", description="Unused; kept for compatibility.")
+    field_path: str | None = Field(None, alias="fieldPath", description="Unused; kept for compatibility.")
+
+
+class TagImportPolicy(_Model):
+    insecure: bool | None = Field(
+        None,
+        description="Allow importing over plain HTTP or without verifying the registry's TLS certificate. "
+        "Off by default; prefer adding the registry's CA to the operator instead.",
+    )
+    scheduled: bool | None = Field(
+        None,
+        description="Re-import this tag periodically so it follows its source. Only for DockerImage sources.",
+    )
+    import_mode: ImportMode | None = Field(
+        None,
+        alias="importMode",
+        description="For multi-arch sources: Legacy imports the one image matching the preferred platform "
+        "(tag annotations importer.image.openshift.io/prefer-arch and prefer-os, then the operator's platform, "
+        "then linux/amd64, then the first); PreserveOriginal keeps the index digest and records its children.",
+        json_schema_extra={"enum": ["", "Legacy", "PreserveOriginal"]},
+    )
+
+
+class TagReferencePolicy(_Model):
+    type: ReferencePolicyType = Field(
+        ReferencePolicyType.SOURCE,
+        description="Source: workloads are pointed at the image's original location. Local: at the stream's "
+        "status.dockerImageRepository when one is set, else the original location.",
+    )
+
+
+class TagReference(_Model):
+    """One spec tag: where its image comes from and how it is imported."""
+
+    name: str = Field(description="The tag name, e.g. `latest` or `1.2`.")
+    annotations: dict[str, str] | None = Field(None, description="Annotations for images seen through this tag.")
+    from_: ObjectReference | None = Field(
+        None,
+        alias="from",
+        description="The source of this tag's image. Without it, the tag only receives pushed images.",
+    )
+    reference: bool | None = Field(
+        None,
+        description="When true the source pull spec is recorded as is and never imported "
+        "(a DockerImage reference then has no digest).",
+    )
+    generation: int | None = Field(
+        None,
+        description="OpenShift's spec tag generation. Accepted for compatibility; setting it to 0 (or to any "
+        "new value) requests a new import of this tag.",
+    )
+    import_policy: TagImportPolicy | None = Field(
+        None, alias="importPolicy", description="How the tag is imported from its source."
+    )
+    reference_policy: TagReferencePolicy | None = Field(
+        None, alias="referencePolicy", description="Which pull spec workloads that follow this tag receive."
+    )
+
+
+class ImageLookupPolicy(_Model):
+    local: bool = Field(
+        False,
+        description="When true, short image names in workloads of this namespace that match this stream are "
+        "meant to resolve to the stream's images (see the operator docs for what is supported).",
+    )
+
+
+class ImageStreamSpec(_Model):
+    lookup_policy: ImageLookupPolicy | None = Field(
+        None, alias="lookupPolicy", description="Whether short image names resolve to this stream."
+    )
+    docker_image_repository: str | None = Field(
+        None,
+        alias="dockerImageRepository",
+        description="Deprecated in OpenShift but honoured: a repository (no tag or digest) whose tags are all "
+        "imported, up to the operator's per-repository limit, most relevant first.",
+    )
+    tags: list[TagReference] | None = Field(
+        None,
+        description="The tags this stream tracks, unique by name.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class TagEvent(_Model):
+    """One image a tag pointed at."""
+
+    created: str = Field(description="When the tag first pointed at this image (RFC 3339).")
+    docker_image_reference: str = Field(
+        alias="dockerImageReference",
+        description="A pull spec for this image: the source repository as written, with @digest.",
+    )
+    image: str = Field("", description="The image digest (empty for reference-only tags).")
+    generation: int = Field(description="The stream generation whose spec produced this entry.")
+
+
+class TagEventCondition(_Model):
+    type: str = Field(description="ImportSuccess.")
+    status: str = Field(description="True, False or Unknown.")
+    last_transition_time: str | None = Field(
+        None, alias="lastTransitionTime", description="When the condition last changed (RFC 3339)."
+    )
+    reason: str | None = Field(None, description="A machine-readable reason, e.g. NotFound or Unauthorized.")
+    message: str | None = Field(None, description="What went wrong and what to do about it.")
+    generation: int = Field(description="The stream generation this condition was observed at.")
+
+
+class TagSourceState(_Model):
+    """The operator's own bookkeeping for one tag (not an OpenShift field; `oc` ignores it).
+
+    OpenShift's API server assigns spec tag generations itself. A CRD cannot, and
+    writing them into spec would fight GitOps tools, so the operator records here
+    which source it last saw for the tag and at which stream generation it appeared.
+    """
+
+    source_fingerprint: str = Field(
+        alias="sourceFingerprint", description="A hash of the spec fields that define where the image comes from."
+    )
+    spec_generation: int = Field(
+        alias="specGeneration", description="The stream generation at which that source was first seen."
+    )
+
+
+class NamedTagEventList(_Model):
+    tag: str = Field(description="The tag name.")
+    source: TagSourceState | None = Field(
+        None, description="Operator bookkeeping: the source last seen for this tag (not an OpenShift field)."
+    )
+    items: list[TagEvent] | None = Field(
+        None, description="The tag's history, newest first; the first entry is the current image."
+    )
+    conditions: list[TagEventCondition] | None = Field(
+        None, description="Import problems; ImportSuccess=False while the last import failed."
+    )
+
+
+class ImageStreamStatus(_Model):
+    docker_image_repository: str | None = Field(
+        None,
+        alias="dockerImageRepository",
+        description="Where this stream can be pulled from when the cluster has an integrated registry.",
+    )
+    public_docker_image_repository: str | None = Field(
+        None, alias="publicDockerImageRepository", description="The externally reachable form, when exposed."
+    )
+    tags: list[NamedTagEventList] | None = Field(
+        None,
+        description="Per-tag history and conditions, unique by tag.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["tag"]},
+    )
+    import_request: str | None = Field(
+        None,
+        alias="importRequest",
+        description="Operator bookkeeping: the last value of the import-request annotation that was acted on.",
+    )
+
+
+class ImageStream(_Model):
+    api_version: str = Field(API_VERSION, alias="apiVersion")
+    kind: str = KIND
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: ImageStreamSpec = Field(default_factory=ImageStreamSpec)
+    status: ImageStreamStatus | None = None

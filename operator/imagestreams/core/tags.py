@@ -1,0 +1,318 @@
+"""Tag decisions for one ImageStream: sources, generations, the history rule, conditions.
+
+Pure functions over the API models. The controller gathers registry answers and
+other streams' tags, then asks `next_status` for the status to write; when that
+equals the current status, nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from imagestreams.api.imagestream import (
+    ImageStream,
+    ImageStreamStatus,
+    NamedTagEventList,
+    SourceKind,
+    TagEvent,
+    TagEventCondition,
+    TagReference,
+    TagSourceState,
+)
+
+IMPORT_SUCCESS = "ImportSuccess"
+# 250 bytes a history entry: 50 tags (the bulk-import maximum) x 10 entries is about 125 KB,
+# under a tenth of etcd's 1.5 MiB object limit. OpenShift keeps everything and prunes later.
+DEFAULT_HISTORY_LIMIT = 10
+
+
+class SourceType(StrEnum):
+    NONE = "None"  # no `from`: the tag only records what is pushed to it
+    IMPORT = "Import"  # DockerImage, imported from a registry
+    REFERENCE = "Reference"  # DockerImage with reference: true, recorded as written
+    ALIAS = "Alias"  # ImageStreamTag in this same stream: follows its target
+    OTHER_STREAM_TAG = "OtherStreamTag"  # ImageStreamTag in another stream: copied when the spec changes
+    STREAM_IMAGE = "StreamImage"  # ImageStreamImage: one image of a stream's history, copied once
+    INVALID = "Invalid"
+
+
+@dataclass(frozen=True)
+class TagSource:
+    type: SourceType
+    namespace: str = ""
+    stream: str = ""
+    target: str = ""  # tag name (ImageStreamTag), digest (ImageStreamImage) or pull spec (DockerImage)
+    problem: str = ""
+
+
+def classify_source(namespace: str, stream_name: str, tag: TagReference) -> TagSource:  # noqa: PLR0911 - one return per kind
+    """What kind of source a spec tag has, with its target parsed."""
+    source = tag.from_
+    if source is None or not source.kind:
+        return TagSource(SourceType.NONE)
+    name = source.name or ""
+    if not name:
+        return TagSource(SourceType.INVALID, problem="from.name is required")
+    source_namespace = source.namespace or namespace
+    if source.kind == SourceKind.DOCKER_IMAGE:
+        return TagSource(SourceType.REFERENCE if tag.reference else SourceType.IMPORT, target=name)
+    if source.kind == SourceKind.IMAGE_STREAM_TAG:
+        stream, sep, target = name.rpartition(":")
+        if not sep:
+            stream, target = stream_name, name
+        if not stream or not target:
+            return TagSource(SourceType.INVALID, problem=f"from.name {name!r} must be <stream>:<tag> or <tag>")
+        same_stream = stream == stream_name and source_namespace == namespace
+        kind = SourceType.ALIAS if same_stream else SourceType.OTHER_STREAM_TAG
+        return TagSource(kind, source_namespace, stream, target)
+    if source.kind == SourceKind.IMAGE_STREAM_IMAGE:
+        stream, sep, digest = name.partition("@")
+        if not sep or not stream or not digest:
+            return TagSource(SourceType.INVALID, problem=f"from.name {name!r} must be <stream>@<digest>")
+        return TagSource(SourceType.STREAM_IMAGE, source_namespace, stream, digest)
+    return TagSource(SourceType.INVALID, problem=f"unknown from.kind {source.kind!r}")
+
+
+def source_fingerprint(tag: TagReference) -> str:
+    """A hash of what defines where the tag's image comes from.
+
+    These are the fields whose change makes OpenShift assign the tag a new generation
+    (and so import again): from, reference, importMode, and the generation value the
+    user wrote (setting it, e.g. to 0, is how a user asks for a new import).
+    """
+    source = tag.from_
+    import_mode = tag.import_policy.import_mode if tag.import_policy else None
+    material = {
+        "kind": source.kind if source else None,
+        "name": source.name if source else None,
+        "namespace": source.namespace if source else None,
+        "reference": bool(tag.reference),
+        "importMode": import_mode or "",
+        "generation": tag.generation,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def add_tag_event(history: Sequence[TagEvent], event: TagEvent, limit: int) -> list[TagEvent] | None:
+    """OpenShift's history rule; returns the new history, or None when nothing changes.
+
+    Compared with the newest entry: all equal, no change; only the generation differs,
+    update it; only the image or only the reference differs, replace that field in place;
+    both differ, the event becomes the new newest entry. The list is cut to `limit`.
+    """
+    if not history:
+        return [event]
+    newest = history[0]
+    same_reference = newest.docker_image_reference == event.docker_image_reference
+    same_image = newest.image == event.image
+    if same_reference and same_image:
+        if newest.generation == event.generation:
+            return None
+        updated = newest.model_copy(update={"generation": event.generation})
+    elif same_reference:
+        updated = newest.model_copy(update={"image": event.image, "generation": event.generation})
+    elif same_image:
+        updated = newest.model_copy(
+            update={"docker_image_reference": event.docker_image_reference, "generation": event.generation}
+        )
+    else:
+        return [event, *history][:limit]
+    return [updated, *history[1:]][:limit]
+
+
+def failure_conditions(
+    existing: Sequence[TagEventCondition], reason: str, message: str, generation: int, now: str
+) -> list[TagEventCondition]:
+    """ImportSuccess=False, replacing the tag's conditions unless the same failure is already recorded."""
+    for condition in existing:
+        if (condition.type, condition.status, condition.reason, condition.message) == (
+            IMPORT_SUCCESS,
+            "False",
+            reason,
+            message,
+        ):
+            return list(existing)
+    return [
+        TagEventCondition(
+            type=IMPORT_SUCCESS,
+            status="False",
+            reason=reason,
+            message=message,
+            generation=generation,
+            last_transition_time=now,
+        )
+    ]
+
+
+class AliasProblem(Exception):
+    """An alias chain that loops or leads nowhere."""
+
+
+def follow_aliases(namespace: str, stream_name: str, tags: Mapping[str, TagReference], start: str) -> str:
+    """The tag at the end of a chain of same-stream ImageStreamTag references."""
+    seen = [start]
+    current = start
+    while True:
+        spec = tags.get(current)
+        if spec is None:
+            raise AliasProblem(f"tag {current!r} does not exist in this stream")
+        source = classify_source(namespace, stream_name, spec)
+        if source.type is not SourceType.ALIAS:
+            return current
+        if source.target in seen:
+            chain = " -> ".join([*seen, source.target])
+            raise AliasProblem(f"circular tag reference: {chain}")
+        seen.append(source.target)
+        current = source.target
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A tag's image as found by an import or in another stream."""
+
+    docker_image_reference: str
+    image: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    message: str
+
+
+Outcome = Resolved | Failure
+
+
+def tag_states(stream: ImageStream) -> dict[str, NamedTagEventList]:
+    status = stream.status or ImageStreamStatus()
+    return {entry.tag: entry for entry in status.tags or []}
+
+
+def source_changed(stream: ImageStream, tag: TagReference) -> bool:
+    """True when the tag's source differs from the one the status recorded (or none is recorded)."""
+    state = tag_states(stream).get(tag.name)
+    return state is None or state.source is None or state.source.source_fingerprint != source_fingerprint(tag)
+
+
+def tags_needing_resolution(stream: ImageStream, *, requested: bool, due: frozenset[str] = frozenset()) -> list[str]:
+    """The spec tags whose source must be looked up now (registry import or another stream).
+
+    Importable tags: when the source changed or has never produced anything, when the
+    user requested an import, or when their schedule is due. Tags copied from another
+    stream: when the source changed, or while the source could not yet be found.
+    """
+    namespace = stream.metadata.get("namespace", "")
+    name = stream.metadata.get("name", "")
+    states = tag_states(stream)
+    wanted = []
+    for tag in stream.spec.tags or []:
+        source = classify_source(namespace, name, tag)
+        state = states.get(tag.name)
+        never_resolved = state is None or not state.items
+        changed = source_changed(stream, tag)
+        if source.type is SourceType.IMPORT:
+            if changed or requested or tag.name in due or (never_resolved and not (state and state.conditions)):
+                wanted.append(tag.name)
+        elif source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE) and (
+            changed or (never_resolved and state is not None and state.conditions)
+        ):
+            wanted.append(tag.name)
+    return wanted
+
+
+def next_status(
+    stream: ImageStream,
+    outcomes: Mapping[str, Outcome],
+    *,
+    now: str,
+    history_limit: int = DEFAULT_HISTORY_LIMIT,
+    import_request: str | None = None,
+) -> ImageStreamStatus:
+    """The status after applying `outcomes` (by tag name) to `stream`, following aliases."""
+    namespace = stream.metadata.get("namespace", "")
+    name = stream.metadata.get("name", "")
+    generation = int(stream.metadata.get("generation") or 1)
+    old_status = stream.status or ImageStreamStatus()
+    states = {tag: entry.model_copy(deep=True) for tag, entry in tag_states(stream).items()}
+    spec_tags = {tag.name: tag for tag in stream.spec.tags or []}
+
+    def state_for(tag_name: str) -> NamedTagEventList:
+        if tag_name not in states:
+            states[tag_name] = NamedTagEventList(tag=tag_name)
+        return states[tag_name]
+
+    def event(reference: str, image: str, tag_generation: int) -> TagEvent:
+        # Every entry carries the generation of the spec tag that produced it, so an unrelated spec
+        # change (which bumps the stream generation) rewrites nothing.
+        return TagEvent(created=now, docker_image_reference=reference, image=image, generation=tag_generation)
+
+    def spec_generation(tag_name: str) -> int:
+        source = state_for(tag_name).source
+        return source.spec_generation if source else generation
+
+    def record(tag_name: str, event: TagEvent) -> None:
+        state = state_for(tag_name)
+        history = add_tag_event(state.items or [], event, history_limit)
+        if history is not None:
+            state.items = history
+            state.conditions = None  # any change clears the tag's conditions, as in OpenShift
+
+    def fail(tag_name: str, failure: Failure) -> None:
+        state = state_for(tag_name)
+        state.conditions = failure_conditions(
+            state.conditions or [], failure.reason, failure.message, spec_generation(tag_name), now
+        )
+
+    # 1. Remember each tag's source and when it appeared.
+    for tag in spec_tags.values():
+        state = state_for(tag.name)
+        fingerprint = source_fingerprint(tag)
+        if state.source is None or state.source.source_fingerprint != fingerprint:
+            state.source = TagSourceState(source_fingerprint=fingerprint, spec_generation=generation)
+
+    # 2. Direct sources: imports, references, other streams.
+    for tag in spec_tags.values():
+        source = classify_source(namespace, name, tag)
+        if source.type is SourceType.INVALID:
+            fail(tag.name, Failure("InvalidSource", source.problem))
+        elif source.type is SourceType.REFERENCE:
+            record(tag.name, event(source.target, "", spec_generation(tag.name)))
+        outcome = outcomes.get(tag.name)
+        if isinstance(outcome, Resolved):
+            record(tag.name, event(outcome.docker_image_reference, outcome.image, spec_generation(tag.name)))
+        elif isinstance(outcome, Failure):
+            fail(tag.name, outcome)
+
+    # 3. Aliases follow their target's newest entry, whatever changed it.
+    for tag in spec_tags.values():
+        if classify_source(namespace, name, tag).type is not SourceType.ALIAS:
+            continue
+        try:
+            target = follow_aliases(namespace, name, spec_tags, tag.name)
+        except AliasProblem as problem:
+            fail(tag.name, Failure("InvalidSource", str(problem)))
+            continue
+        target_items = states[target].items if target in states else None
+        if target_items:
+            newest = target_items[0]
+            record(tag.name, event(newest.docker_image_reference, newest.image, spec_generation(tag.name)))
+        elif states[tag.name].items is None:
+            fail(tag.name, Failure("NotFound", f"tag {target!r} of this stream has no image yet"))
+
+    # Tags removed from spec keep no status; OpenShift drops them when the spec tag goes.
+    ordered = [states[tag] for tag in sorted(states) if tag in spec_tags or _has_pushed_history(old_status, tag)]
+    return old_status.model_copy(
+        update={"tags": ordered or None, "import_request": import_request or old_status.import_request}
+    )
+
+
+def _has_pushed_history(status: ImageStreamStatus, tag: str) -> bool:
+    """Status-only tags (images pushed without a spec tag) are not ours to drop."""
+    for entry in status.tags or []:
+        if entry.tag == tag:
+            return bool(entry.items) and entry.source is None
+    return False

@@ -1,0 +1,267 @@
+"""Tag decisions: source kinds, the history rule, conditions, aliases and the next status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from imagestreams.api.imagestream import ImageStream, TagEvent, TagEventCondition, TagReference
+from imagestreams.core.tags import (
+    AliasProblem,
+    Failure,
+    Resolved,
+    SourceType,
+    add_tag_event,
+    classify_source,
+    failure_conditions,
+    follow_aliases,
+    next_status,
+    source_fingerprint,
+    tags_needing_resolution,
+)
+
+NOW, LATER = "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"
+DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+def tag(name: str, kind: str | None = None, source: str | None = None, **extra: Any) -> TagReference:
+    data: dict[str, Any] = {"name": name, **extra}
+    if kind:
+        data["from"] = {"kind": kind, "name": source}
+    return TagReference.model_validate(data)
+
+
+def stream(*tags: TagReference, generation: int = 1, status: dict[str, Any] | None = None) -> ImageStream:
+    return ImageStream.model_validate(
+        {
+            "metadata": {"name": "app", "namespace": "team", "generation": generation},
+            "spec": {"tags": [t.dump() for t in tags]},
+            "status": status,
+        }
+    )
+
+
+def event(reference: str, image: str, generation: int = 1, created: str = NOW) -> TagEvent:
+    return TagEvent.model_validate(
+        {"created": created, "dockerImageReference": reference, "image": image, "generation": generation}
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (tag("a"), (SourceType.NONE, "", "", "")),
+        (tag("a", "DockerImage", "nginx:1"), (SourceType.IMPORT, "", "", "nginx:1")),
+        (tag("a", "DockerImage", "nginx:1", reference=True), (SourceType.REFERENCE, "", "", "nginx:1")),
+        (tag("a", "ImageStreamTag", "latest"), (SourceType.ALIAS, "team", "app", "latest")),
+        (tag("a", "ImageStreamTag", "app:latest"), (SourceType.ALIAS, "team", "app", "latest")),
+        (tag("a", "ImageStreamTag", "other:latest"), (SourceType.OTHER_STREAM_TAG, "team", "other", "latest")),
+        (tag("a", "ImageStreamImage", f"other@{DIGEST_A}"), (SourceType.STREAM_IMAGE, "team", "other", DIGEST_A)),
+    ],
+)
+def test_classify_source(spec: TagReference, expected: tuple[SourceType, str, str, str]) -> None:
+    source = classify_source("team", "app", spec)
+    assert (source.type, source.namespace, source.stream, source.target) == expected
+
+
+def test_same_name_in_another_namespace_is_not_an_alias() -> None:
+    spec = TagReference.model_validate(
+        {"name": "a", "from": {"kind": "ImageStreamTag", "name": "app:latest", "namespace": "elsewhere"}}
+    )
+    assert classify_source("team", "app", spec).type is SourceType.OTHER_STREAM_TAG
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        (tag("a", "DockerImage", ""), "from.name is required"),
+        (tag("a", "ImageStreamImage", "no-digest"), "must be <stream>@<digest>"),
+        (tag("a", "ImageStreamTag", "app:"), "must be <stream>:<tag> or <tag>"),
+    ],
+)
+def test_invalid_sources_say_what_is_wrong(spec: TagReference, problem: str) -> None:
+    source = classify_source("team", "app", spec)
+    assert source.type is SourceType.INVALID
+    assert problem in source.problem
+
+
+def test_fingerprint_changes_with_source_defining_fields_only() -> None:
+    base = tag("a", "DockerImage", "nginx:1")
+    assert source_fingerprint(base) == source_fingerprint(tag("a", "DockerImage", "nginx:1"))
+    assert source_fingerprint(base) != source_fingerprint(tag("a", "DockerImage", "nginx:2"))
+    assert source_fingerprint(base) != source_fingerprint(tag("a", "DockerImage", "nginx:1", reference=True))
+    assert source_fingerprint(base) != source_fingerprint(
+        tag("a", "DockerImage", "nginx:1", importPolicy={"importMode": "PreserveOriginal"})
+    )
+    assert source_fingerprint(base) != source_fingerprint(tag("a", "DockerImage", "nginx:1", generation=0))
+    # Like OpenShift, scheduling, insecure, reference policy and annotations do not mean a new source.
+    assert source_fingerprint(base) == source_fingerprint(
+        tag(
+            "a",
+            "DockerImage",
+            "nginx:1",
+            importPolicy={"scheduled": True, "insecure": True},
+            referencePolicy={"type": "Local"},
+            annotations={"x": "y"},
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        # all equal: no change
+        (event("r@a", DIGEST_A, 1, LATER), None),
+        # only generation differs: generation updated in place
+        (event("r@a", DIGEST_A, 2, LATER), [event("r@a", DIGEST_A, 2), event("old", DIGEST_B)]),
+        # same reference, new image: image replaced in place
+        (event("r@a", DIGEST_B, 2, LATER), [event("r@a", DIGEST_B, 2), event("old", DIGEST_B)]),
+        # same image, new reference: reference replaced in place
+        (event("other@a", DIGEST_A, 1, LATER), [event("other@a", DIGEST_A, 1), event("old", DIGEST_B)]),
+        # both differ: prepended
+        (
+            event("r@b", DIGEST_B, 2, LATER),
+            [event("r@b", DIGEST_B, 2, LATER), event("r@a", DIGEST_A), event("old", DIGEST_B)],
+        ),
+    ],
+)
+def test_history_rule(new: TagEvent, expected: list[TagEvent] | None) -> None:
+    history = [event("r@a", DIGEST_A), event("old", DIGEST_B)]
+    assert add_tag_event(history, new, limit=10) == expected
+
+
+def test_history_is_bounded() -> None:
+    history = [event(f"r@{i}", f"sha256:{i}") for i in range(3)]
+    result = add_tag_event(history, event("r@new", "sha256:new"), limit=3)
+    assert result is not None
+    assert [e.image for e in result] == ["sha256:new", "sha256:0", "sha256:1"]
+
+
+def test_same_failure_is_not_rewritten() -> None:
+    first = failure_conditions([], "NotFound", "gone", 1, NOW)
+    assert first == [
+        TagEventCondition(
+            type="ImportSuccess",
+            status="False",
+            reason="NotFound",
+            message="gone",
+            generation=1,
+            last_transition_time=NOW,
+        )
+    ]
+    assert failure_conditions(first, "NotFound", "gone", 2, LATER) == first
+    changed = failure_conditions(first, "Unauthorized", "denied", 2, LATER)
+    assert (changed[0].reason, changed[0].last_transition_time) == ("Unauthorized", LATER)
+
+
+def test_alias_chains_are_followed_and_cycles_detected() -> None:
+    tags = {
+        t.name: t
+        for t in [
+            tag("stable", "ImageStreamTag", "candidate"),
+            tag("candidate", "ImageStreamTag", "app:latest"),
+            tag("latest", "DockerImage", "nginx:1"),
+            tag("x", "ImageStreamTag", "y"),
+            tag("y", "ImageStreamTag", "x"),
+            tag("dangling", "ImageStreamTag", "missing"),
+        ]
+    }
+    assert follow_aliases("team", "app", tags, "stable") == "latest"
+    with pytest.raises(AliasProblem, match="circular tag reference: x -> y -> x"):
+        follow_aliases("team", "app", tags, "x")
+    with pytest.raises(AliasProblem, match="'missing' does not exist"):
+        follow_aliases("team", "app", tags, "dangling")
+
+
+def test_new_stream_imports_every_importable_tag() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"), tag("ref", "DockerImage", "x:1", reference=True), tag("a"))
+    assert tags_needing_resolution(s, requested=False) == ["latest"]
+
+
+def test_imported_tag_is_not_imported_again_until_something_asks() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"))
+    s.status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    assert tags_needing_resolution(s, requested=False) == []
+    assert tags_needing_resolution(s, requested=True) == ["latest"]
+    assert tags_needing_resolution(s, requested=False, due=frozenset({"latest"})) == ["latest"]
+    s.spec.tags = [tag("latest", "DockerImage", "nginx:2")]
+    assert tags_needing_resolution(s, requested=False) == ["latest"]
+
+
+def test_failed_import_is_retried_only_when_asked_or_due() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"))
+    s.status = next_status(s, {"latest": Failure("NotFound", "no such tag")}, now=NOW)
+    assert tags_needing_resolution(s, requested=False) == []
+    assert tags_needing_resolution(s, requested=False, due=frozenset({"latest"})) == ["latest"]
+
+
+def test_next_status_records_import_and_follows_alias() -> None:
+    s = stream(
+        tag("latest", "DockerImage", "nginx:1"),
+        tag("stable", "ImageStreamTag", "latest"),
+        generation=3,
+    )
+    status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    by_tag = {t.tag: t for t in status.tags or []}
+    assert by_tag["latest"].items == [event("nginx@" + DIGEST_A, DIGEST_A, 3)]
+    assert by_tag["stable"].items == [event("nginx@" + DIGEST_A, DIGEST_A, 3)]
+    assert by_tag["latest"].source is not None
+    assert by_tag["latest"].source.spec_generation == 3
+
+
+def test_failure_keeps_the_last_good_image() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"))
+    s.status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    status = next_status(s, {"latest": Failure("Unauthorized", "denied")}, now=LATER)
+    entry = (status.tags or [])[0]
+    assert entry.items == [event("nginx@" + DIGEST_A, DIGEST_A)]
+    assert entry.conditions is not None
+    assert (entry.conditions[0].reason, entry.conditions[0].status) == ("Unauthorized", "False")
+
+
+def test_success_after_failure_clears_the_condition() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"))
+    s.status = next_status(s, {"latest": Failure("NotFound", "no such tag")}, now=NOW)
+    status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=LATER)
+    assert (status.tags or [])[0].conditions is None
+
+
+def test_unchanged_digest_gives_an_identical_status() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"), tag("stable", "ImageStreamTag", "latest"))
+    s.status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    assert next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=LATER) == s.status
+
+
+def test_unrelated_spec_change_rewrites_nothing() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"), generation=1)
+    s.status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    s.metadata["generation"] = 2
+    s.spec.tags = [*(s.spec.tags or []), tag("ref", "DockerImage", "x:1", reference=True)]
+    status = next_status(s, {}, now=LATER)
+    by_tag = {t.tag: t for t in status.tags or []}
+    assert by_tag["latest"] == {t.tag: t for t in s.status.tags or []}["latest"]
+    assert by_tag["ref"].items == [event("x:1", "", 2, LATER)]
+
+
+def test_new_image_prepends_history() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"))
+    s.status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_B, DIGEST_B)}, now=LATER)
+    assert [e.image for e in (status.tags or [])[0].items or []] == [DIGEST_B, DIGEST_A]
+
+
+def test_alias_cycle_is_a_condition() -> None:
+    s = stream(tag("x", "ImageStreamTag", "y"), tag("y", "ImageStreamTag", "x"))
+    status = next_status(s, {}, now=NOW)
+    reasons = {t.tag: (t.conditions or [])[0].message for t in status.tags or []}
+    assert "circular tag reference" in reasons["x"]
+
+
+def test_removed_spec_tag_drops_its_status() -> None:
+    s = stream(tag("a", "DockerImage", "nginx:1"), tag("b", "DockerImage", "nginx:2"))
+    s.status = next_status(
+        s, {"a": Resolved("nginx@" + DIGEST_A, DIGEST_A), "b": Resolved("nginx@" + DIGEST_B, DIGEST_B)}, now=NOW
+    )
+    s.spec.tags = [tag("a", "DockerImage", "nginx:1")]
+    assert [t.tag for t in next_status(s, {}, now=LATER).tags or []] == ["a"]
