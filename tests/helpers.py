@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from imagestreams.localcluster import Registry
+from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import PushClient
 
 T = TypeVar("T")
@@ -32,3 +33,12 @@ def pusher_for(registry: Registry) -> PushClient:
         username=credentials.username if credentials else None,
         password=credentials.password if credentials else None,
     )
+
+
+def cluster_tls(cluster: LocalCluster, *, admin: bool = False) -> ssl.SSLContext:
+    """A TLS context that trusts the cluster CA, presenting the admin client certificate if asked."""
+    context = ssl.create_default_context(cafile=str(cluster.ca_file))
+    if admin:
+        pki = cluster.workdir / "pki"
+        context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    return context

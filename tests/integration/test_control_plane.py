@@ -19,7 +19,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ServiceAccoun
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from imagestreams.localcluster import LocalCluster
-from tests.helpers import eventually
+from tests.helpers import cluster_tls, eventually
 
 
 def pod_template(app: str) -> PodTemplateSpec:
@@ -30,14 +30,14 @@ def pod_template(app: str) -> PodTemplateSpec:
 
 
 def test_readyz_answers_with_the_cluster_ca(cluster: LocalCluster) -> None:
-    response = httpx2.get(f"{cluster.server}/readyz", verify=str(cluster.ca_file))
+    response = httpx2.get(f"{cluster.server}/readyz", verify=cluster_tls(cluster))
     assert response.status_code == 200
     assert response.text == "ok"
 
 
 def test_server_reports_the_pinned_kubernetes_version(cluster: LocalCluster) -> None:
     assert cluster.binaries is not None
-    response = httpx2.get(f"{cluster.server}/version", verify=str(cluster.ca_file))
+    response = httpx2.get(f"{cluster.server}/version", verify=cluster_tls(cluster))
     assert response.json()["gitVersion"] == cluster.binaries.kubernetes_version
 
 
@@ -169,7 +169,7 @@ def test_client_certificate_user_is_forbidden_until_a_rolebinding_allows_it(
 def test_an_unknown_bearer_token_is_unauthorized(cluster: LocalCluster) -> None:
     response = httpx2.get(
         f"{cluster.server}/api/v1/namespaces",
-        verify=str(cluster.ca_file),
+        verify=cluster_tls(cluster),
         headers={"Authorization": "Bearer not-a-real-token"},
     )
     assert response.status_code == 401
@@ -179,7 +179,6 @@ def test_an_unknown_bearer_token_is_unauthorized(cluster: LocalCluster) -> None:
 def test_webhook_and_token_review_apis_are_served(cluster: LocalCluster, path: str) -> None:
     response = httpx2.get(
         f"{cluster.server}{path}",
-        verify=str(cluster.ca_file),
-        cert=(str(cluster.workdir / "pki" / "admin.crt"), str(cluster.workdir / "pki" / "admin.key")),
+        verify=cluster_tls(cluster, admin=True),
     )
     assert response.status_code == 200

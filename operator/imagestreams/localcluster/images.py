@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import re
+import ssl
 import tarfile
 import uuid
 from collections.abc import Mapping, Sequence
@@ -193,7 +194,7 @@ class PushClient:
     _http: httpx2.Client | None = None
 
     def __post_init__(self) -> None:
-        verify: Any = str(self.ca_file) if self.ca_file else True
+        verify = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         self._http = httpx2.Client(base_url=self.base_url, verify=verify, timeout=self.timeout)
 
     def close(self) -> None:
