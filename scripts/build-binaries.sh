@@ -31,7 +31,11 @@ command -v go >/dev/null || { echo "build-binaries: 'go' is not on PATH; install
 # has_version BINARY EXPECTED ARGS...: true when BINARY exists and its version output contains EXPECTED.
 has_version() {
   local bin="$1" expected="$2"; shift 2
-  [[ -x "$bin" ]] && "$bin" "$@" 2>/dev/null | grep -qF -- "$expected"
+  [[ -x "$bin" ]] || return 1
+  # Capture first: with pipefail, `grep -q` closing the pipe early would fail the check at random.
+  local output
+  output="$("$bin" "$@" 2>/dev/null)" || return 1
+  [[ "$output" == *"$expected"* ]]
 }
 
 # build_with_progress OUTDIR PKG...: go build with a running count of compiled packages.

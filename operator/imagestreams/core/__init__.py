@@ -1,0 +1,1 @@
+"""Pure decisions: no I/O, no network, no Kubernetes or HTTP imports."""
