@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-python dev test lint bench clean
+.PHONY: setup setup-python dev test lint crds bench clean
 
 setup:  ## Debian packages, .venv, pinned Kubernetes/etcd/helm binaries (idempotent)
 	scripts/setup.sh
@@ -21,6 +21,10 @@ lint: setup-python  ## ruff and mypy (strict on operator/imagestreams)
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+
+CRD_OUTPUTS := crds/imagestreams.image.openshift.io.yaml
+crds: setup-python  ## regenerate the CRD YAML from the pydantic models
+	$(PY) -m imagestreams.api.crd $(CRD_OUTPUTS)
 
 bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.md
 	$(PY) bench/harness_start.py

@@ -6,6 +6,7 @@ binary is an error that names the fix (`make setup`), never a skip.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,3 +109,30 @@ def any_registry(request: pytest.FixtureRequest, cluster: LocalCluster) -> Regis
 def repository() -> str:
     """A repository path no other test uses."""
     return f"test/app-{uuid.uuid4().hex[:8]}"
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    """Run the pinned kubectl as admin; returns stdout, raising with stderr when `check` and it fails."""
+    assert cluster.binaries is not None
+    result = subprocess.run(
+        [str(cluster.binaries.kubectl), f"--kubeconfig={cluster.admin_kubeconfig}", *args],
+        input=stdin,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout if check else result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: LocalCluster) -> LocalCluster:
+    """The cluster with every CRD in crds/ applied and established."""
+    kubectl(cluster, "apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    kubectl(cluster, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
+    return cluster

@@ -265,3 +265,13 @@ def test_removed_spec_tag_drops_its_status() -> None:
     )
     s.spec.tags = [tag("a", "DockerImage", "nginx:1")]
     assert [t.tag for t in next_status(s, {}, now=LATER).tags or []] == ["a"]
+
+
+def test_summary_lists_three_tags_with_images_then_counts_the_rest() -> None:
+    names = ["e", "d", "c", "b", "a"]
+    s = stream(*(tag(n, "DockerImage", f"x:{n}") for n in names), tag("none", "DockerImage", "x:none"))
+    outcomes: dict[str, Resolved | Failure] = {n: Resolved(f"x@{DIGEST_A}", DIGEST_A) for n in names}
+    outcomes["none"] = Failure("NotFound", "missing")
+    status = next_status(s, outcomes, now=NOW)
+    assert status.tags_summary == "a,b,c + 2 more..."
+    assert status.updated == NOW

@@ -212,6 +212,17 @@ class ImageStreamStatus(_Model):
         description="Per-tag history and conditions, unique by tag.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["tag"]},
     )
+    tags_summary: str | None = Field(
+        None,
+        alias="tagsSummary",
+        description="Operator bookkeeping for `kubectl get`: the tags that have an image, as `oc get is` "
+        "lists them (not an OpenShift field).",
+    )
+    updated: str | None = Field(
+        None,
+        description="Operator bookkeeping for `kubectl get`: when any tag last pointed at a new image "
+        "(not an OpenShift field).",
+    )
     import_request: str | None = Field(
         None,
         alias="importRequest",

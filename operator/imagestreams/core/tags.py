@@ -305,9 +305,30 @@ def next_status(
 
     # Tags removed from spec keep no status; OpenShift drops them when the spec tag goes.
     ordered = [states[tag] for tag in sorted(states) if tag in spec_tags or _has_pushed_history(old_status, tag)]
+    summary, updated = summarize(ordered)
     return old_status.model_copy(
-        update={"tags": ordered or None, "import_request": import_request or old_status.import_request}
+        update={
+            "tags": ordered or None,
+            "tags_summary": summary,
+            "updated": updated,
+            "import_request": import_request or old_status.import_request,
+        }
     )
+
+
+SUMMARY_TAGS = 3
+
+
+def summarize(tags: Sequence[NamedTagEventList]) -> tuple[str | None, str | None]:
+    """The TAGS and UPDATED columns of `oc get is`: up to three tags with images, then "+ N more..."."""
+    with_images = sorted(entry.tag for entry in tags if entry.items)
+    if not with_images:
+        return None, None
+    summary = ",".join(with_images[:SUMMARY_TAGS])
+    if len(with_images) > SUMMARY_TAGS:
+        summary += f" + {len(with_images) - SUMMARY_TAGS} more..."
+    updated = max(entry.items[0].created for entry in tags if entry.items)
+    return summary, updated
 
 
 def _has_pushed_history(status: ImageStreamStatus, tag: str) -> bool:

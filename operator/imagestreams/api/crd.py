@@ -1,0 +1,185 @@
+"""Generate the ImageStream CustomResourceDefinition from the pydantic models.
+
+Written here rather than taken from kube-custom-resource because the conversion
+is short and the CRD needs details that library does not express (CEL rules,
+list-map keys, printer columns with OpenShift's names).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from imagestreams.api.imagestream import (
+    GROUP,
+    KIND,
+    PLURAL,
+    STREAM_NAME_PATTERN,
+    VERSION,
+    ImageStreamSpec,
+    ImageStreamStatus,
+)
+
+# Cross-field rules OpenShift's API server enforces, as CEL so the apiserver rejects bad input itself.
+TAG_RULES = [
+    {
+        "rule": "!has(self.importPolicy) || !has(self.importPolicy.scheduled) || !self.importPolicy.scheduled"
+        " || (has(self.from) && self.from.kind == 'DockerImage')",
+        "message": "only tags pointing to Docker repositories (from.kind DockerImage) may be scheduled "
+        "for background import",
+        "fieldPath": ".importPolicy.scheduled",
+    },
+    {
+        "rule": "!has(self.from) || (has(self.from.name) && self.from.name != '')",
+        "message": "from.name is required",
+        "fieldPath": ".from.name",
+    },
+    {
+        "rule": "!has(self.from) || has(self.from.kind)",
+        "message": "from.kind is required: DockerImage, ImageStreamTag or ImageStreamImage",
+        "fieldPath": ".from.kind",
+    },
+]
+REPOSITORY_RULE = {
+    "rule": "!self.contains('@') && self.lastIndexOf(':') <= self.lastIndexOf('/')",
+    "message": "dockerImageRepository must be a repository without a tag or digest, e.g. docker.io/library/nginx",
+}
+NAME_RULE = {
+    "rule": f"self.metadata.name.matches('{STREAM_NAME_PATTERN}')",
+    "message": "name must consist of lowercase letters and digits, separated by single '.', '_' or '-' "
+    "(e.g. 'my-app' or 'app.v1')",
+}
+
+PRINTER_COLUMNS = [
+    {
+        "name": "Image Repository",
+        "type": "string",
+        "jsonPath": ".status.dockerImageRepository",
+        "description": "Where the stream can be pulled from, when the cluster has an integrated registry.",
+    },
+    # A CRD column shows only the first match of a path, so the operator keeps one-string summaries.
+    {"name": "Tags", "type": "string", "jsonPath": ".status.tagsSummary", "description": "Tags with an image."},
+    {
+        "name": "Updated",
+        "type": "date",
+        "jsonPath": ".status.updated",
+        "description": "When a tag last pointed at a new image.",
+    },
+]
+
+
+def _inline(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """Resolve $refs, unwrap Optional, and drop what structural schemas do not allow."""
+    if "$ref" in schema:
+        target = definitions[schema["$ref"].rsplit("/", 1)[-1]]
+        merged = {**copy.deepcopy(target), **{k: v for k, v in schema.items() if k != "$ref"}}
+        return _inline(merged, definitions)
+    if "anyOf" in schema:
+        options = [option for option in schema["anyOf"] if option.get("type") != "null"]
+        if len(options) == 1:
+            merged = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
+            if "description" in schema:
+                merged["description"] = schema["description"]
+            return _inline(merged, definitions)
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("title", "$defs"):
+            continue
+        if key == "default" and value is None:
+            continue
+        if key == "additionalProperties" and value is True:
+            continue  # extra="allow" on the models; the CRD prunes unknown fields instead
+        if key == "properties":
+            result[key] = {name: _inline(sub, definitions) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            result[key] = _inline(value, definitions)
+        else:
+            result[key] = value
+    if "enum" in result and result.get("type") is None:
+        result["type"] = "string"
+    result.pop("required", None) if not result.get("required") else None
+    return result
+
+
+def _schema(model: type[ImageStreamSpec] | type[ImageStreamStatus]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _inline(raw, raw.get("$defs", {}))
+
+
+def openapi_schema() -> dict[str, Any]:
+    spec = _schema(ImageStreamSpec)
+    spec["description"] = "What the stream tracks: its tags and where their images come from."
+    spec["properties"]["dockerImageRepository"]["x-kubernetes-validations"] = [REPOSITORY_RULE]
+    spec["properties"]["tags"]["items"]["x-kubernetes-validations"] = TAG_RULES
+    status = _schema(ImageStreamStatus)
+    status["description"] = "What the operator observed: each tag's images, newest first, and import problems."
+    return {
+        "type": "object",
+        "description": "An ImageStream: named tags that each resolve to an immutable image digest, with history, "
+        "imported from registries and followed by workloads through image change triggers.",
+        "properties": {
+            "apiVersion": {"type": "string", "description": "image.openshift.io/v1"},
+            "kind": {"type": "string", "description": "ImageStream"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+        "x-kubernetes-validations": [NAME_RULE],
+    }
+
+
+def custom_resource_definition() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": ["is"],
+                "categories": ["all"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
+        },
+    }
+
+
+HEADER = "# Generated from operator/imagestreams/api by `make crds`; do not edit by hand.\n"
+
+
+def render() -> str:
+    return HEADER + yaml.safe_dump(custom_resource_definition(), sort_keys=False, width=120)
+
+
+def main() -> None:
+    import argparse  # noqa: PLC0415 - only the generator command needs it
+    from pathlib import Path  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description="Write the ImageStream CRD YAML.")
+    parser.add_argument("outputs", nargs="+", type=Path, help="files to write")
+    args = parser.parse_args()
+    text = render()
+    for output in args.outputs:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
