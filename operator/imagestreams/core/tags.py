@@ -224,6 +224,53 @@ def tags_needing_resolution(stream: ImageStream, *, requested: bool, due: frozen
     return wanted
 
 
+class _StatusBuilder:
+    """Per-tag state being edited by next_status."""
+
+    def __init__(self, stream: ImageStream, now: str, history_limit: int) -> None:
+        self.now = now
+        self.history_limit = history_limit
+        self.generation = int(stream.metadata.get("generation") or 1)
+        self.states = {tag: entry.model_copy(deep=True) for tag, entry in tag_states(stream).items()}
+
+    def state(self, tag_name: str) -> NamedTagEventList:
+        if tag_name not in self.states:
+            self.states[tag_name] = NamedTagEventList(tag=tag_name)
+        return self.states[tag_name]
+
+    def note_source(self, tag: TagReference) -> None:
+        """Remember the tag's source and the stream generation at which it appeared."""
+        state = self.state(tag.name)
+        fingerprint = source_fingerprint(tag)
+        if state.source is None or state.source.source_fingerprint != fingerprint:
+            state.source = TagSourceState(source_fingerprint=fingerprint, spec_generation=self.generation)
+
+    def spec_generation(self, tag_name: str) -> int:
+        source = self.state(tag_name).source
+        return source.spec_generation if source else self.generation
+
+    def record(self, tag_name: str, reference: str, image: str) -> None:
+        # Every entry carries the generation of the spec tag that produced it, so an unrelated spec
+        # change (which bumps the stream generation) rewrites nothing.
+        event = TagEvent(
+            created=self.now,
+            docker_image_reference=reference,
+            image=image,
+            generation=self.spec_generation(tag_name),
+        )
+        state = self.state(tag_name)
+        history = add_tag_event(state.items or [], event, self.history_limit)
+        if history is not None:
+            state.items = history
+            state.conditions = None  # any change clears the tag's conditions, as in OpenShift
+
+    def fail(self, tag_name: str, failure: Failure) -> None:
+        state = self.state(tag_name)
+        state.conditions = failure_conditions(
+            state.conditions or [], failure.reason, failure.message, self.spec_generation(tag_name), self.now
+        )
+
+
 def next_status(
     stream: ImageStream,
     outcomes: Mapping[str, Outcome],
@@ -235,75 +282,32 @@ def next_status(
     """The status after applying `outcomes` (by tag name) to `stream`, following aliases."""
     namespace = stream.metadata.get("namespace", "")
     name = stream.metadata.get("name", "")
-    generation = int(stream.metadata.get("generation") or 1)
     old_status = stream.status or ImageStreamStatus()
-    states = {tag: entry.model_copy(deep=True) for tag, entry in tag_states(stream).items()}
     spec_tags = {tag.name: tag for tag in stream.spec.tags or []}
-
-    def state_for(tag_name: str) -> NamedTagEventList:
-        if tag_name not in states:
-            states[tag_name] = NamedTagEventList(tag=tag_name)
-        return states[tag_name]
-
-    def event(reference: str, image: str, tag_generation: int) -> TagEvent:
-        # Every entry carries the generation of the spec tag that produced it, so an unrelated spec
-        # change (which bumps the stream generation) rewrites nothing.
-        return TagEvent(created=now, docker_image_reference=reference, image=image, generation=tag_generation)
-
-    def spec_generation(tag_name: str) -> int:
-        source = state_for(tag_name).source
-        return source.spec_generation if source else generation
-
-    def record(tag_name: str, event: TagEvent) -> None:
-        state = state_for(tag_name)
-        history = add_tag_event(state.items or [], event, history_limit)
-        if history is not None:
-            state.items = history
-            state.conditions = None  # any change clears the tag's conditions, as in OpenShift
-
-    def fail(tag_name: str, failure: Failure) -> None:
-        state = state_for(tag_name)
-        state.conditions = failure_conditions(
-            state.conditions or [], failure.reason, failure.message, spec_generation(tag_name), now
-        )
-
-    # 1. Remember each tag's source and when it appeared.
+    builder = _StatusBuilder(stream, now, history_limit)
     for tag in spec_tags.values():
-        state = state_for(tag.name)
-        fingerprint = source_fingerprint(tag)
-        if state.source is None or state.source.source_fingerprint != fingerprint:
-            state.source = TagSourceState(source_fingerprint=fingerprint, spec_generation=generation)
+        builder.note_source(tag)
 
-    # 2. Direct sources: imports, references, other streams.
+    # Direct sources first: imports, references, other streams.
     for tag in spec_tags.values():
         source = classify_source(namespace, name, tag)
         if source.type is SourceType.INVALID:
-            fail(tag.name, Failure("InvalidSource", source.problem))
+            builder.fail(tag.name, Failure("InvalidSource", source.problem))
         elif source.type is SourceType.REFERENCE:
-            record(tag.name, event(source.target, "", spec_generation(tag.name)))
+            builder.record(tag.name, source.target, "")
         outcome = outcomes.get(tag.name)
         if isinstance(outcome, Resolved):
-            record(tag.name, event(outcome.docker_image_reference, outcome.image, spec_generation(tag.name)))
+            builder.record(tag.name, outcome.docker_image_reference, outcome.image)
         elif isinstance(outcome, Failure):
-            fail(tag.name, outcome)
+            builder.fail(tag.name, outcome)
 
-    # 3. Aliases follow their target's newest entry, whatever changed it.
+    # Then aliases, which follow their target's newest entry whatever changed it.
     for tag in spec_tags.values():
-        if classify_source(namespace, name, tag).type is not SourceType.ALIAS:
-            continue
-        try:
-            target = follow_aliases(namespace, name, spec_tags, tag.name)
-        except AliasProblem as problem:
-            fail(tag.name, Failure("InvalidSource", str(problem)))
-            continue
-        target_items = states[target].items if target in states else None
-        if target_items:
-            newest = target_items[0]
-            record(tag.name, event(newest.docker_image_reference, newest.image, spec_generation(tag.name)))
-        elif states[tag.name].items is None:
-            fail(tag.name, Failure("NotFound", f"tag {target!r} of this stream has no image yet"))
+        if classify_source(namespace, name, tag).type is SourceType.ALIAS:
+            _follow(builder, namespace, name, spec_tags, tag.name)
 
     # Tags removed from spec keep no status; OpenShift drops them when the spec tag goes.
+    states = builder.states
     ordered = [states[tag] for tag in sorted(states) if tag in spec_tags or _has_pushed_history(old_status, tag)]
     summary, updated = summarize(ordered)
     return old_status.model_copy(
@@ -314,6 +318,21 @@ def next_status(
             "import_request": import_request or old_status.import_request,
         }
     )
+
+
+def _follow(
+    builder: _StatusBuilder, namespace: str, name: str, spec_tags: Mapping[str, TagReference], alias: str
+) -> None:
+    try:
+        target = follow_aliases(namespace, name, spec_tags, alias)
+    except AliasProblem as problem:
+        builder.fail(alias, Failure("InvalidSource", str(problem)))
+        return
+    target_items = builder.states[target].items if target in builder.states else None
+    if target_items:
+        builder.record(alias, target_items[0].docker_image_reference, target_items[0].image)
+    elif builder.state(alias).items is None:
+        builder.fail(alias, Failure("NotFound", f"tag {target!r} of this stream has no image yet"))
 
 
 SUMMARY_TAGS = 3
