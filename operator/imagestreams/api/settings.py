@@ -1,0 +1,77 @@
+"""Operator settings, read from IMAGESTREAMS_* environment variables (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+ENV_PREFIX = "IMAGESTREAMS_"
+
+# Cloud instance-metadata endpoints: an import from these would let anyone who can create an
+# ImageStream read the node's credentials through the operator.
+DEFAULT_DENIED_REGISTRIES = (
+    "169.254.169.254",
+    "169.254.170.2",
+    "metadata.google.internal",
+    "metadata.goog",
+    "100.100.100.200",
+    "fd00:ec2::254",
+    "169.254.0.0/16",
+    "fe80::/10",
+)
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the operator cannot use."""
+
+
+class OperatorSettings(BaseModel):
+    history_limit: int = Field(10, ge=1, le=100, description="Entries kept per tag, newest first.")
+    scheduled_interval_seconds: float = Field(
+        900.0, ge=1, description="How often scheduled tags are re-imported (OpenShift: 15 minutes)."
+    )
+    max_scheduled_imports_per_minute: int = Field(
+        60, description="Budget for scheduled imports across all streams; 0 or less means unlimited."
+    )
+    max_repository_tags: int = Field(
+        50, description="Tags imported from spec.dockerImageRepository; the rest are reported (OpenShift: 50)."
+    )
+    import_workers: int = Field(4, ge=1, le=64, description="Streams imported concurrently.")
+    registry_concurrency: int = Field(4, ge=1, description="Concurrent requests per registry.")
+    registry_rate: float = Field(5.0, gt=0, description="Requests per second per registry.")
+    platform_os: str = Field("linux", description="Preferred OS when a tag's source is multi-arch.")
+    platform_architecture: str = Field("amd64", description="Preferred architecture for multi-arch sources.")
+    extra_ca_file: str | None = Field(None, description="A PEM bundle trusted for registries besides the system CAs.")
+    allowed_registries: tuple[str, ...] = Field(
+        (), description="If set, only these registries (host, host:port, *.domain or CIDR) may be imported from."
+    )
+    denied_registries: tuple[str, ...] = Field(
+        DEFAULT_DENIED_REGISTRIES, description="Registries never contacted (host, host:port, *.domain or CIDR)."
+    )
+    namespaces: tuple[str, ...] = Field((), description="Watch only these namespaces; empty means all.")
+
+    @field_validator("allowed_registries", "denied_registries", "namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """Settings from IMAGESTREAMS_<FIELD> variables, e.g. IMAGESTREAMS_HISTORY_LIMIT=20."""
+        environ = os.environ if environ is None else environ
+        values = {
+            name: environ[f"{ENV_PREFIX}{name.upper()}"]
+            for name in cls.model_fields
+            if f"{ENV_PREFIX}{name.upper()}" in environ
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+            )
+            raise SettingsError(f"invalid operator settings: {problems}") from None

@@ -1,0 +1,47 @@
+"""Scheduled imports: which tags are due, spread over the interval, within a rate budget."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def spread_offset(key: str, interval: float) -> float:
+    """A stable offset in [0, interval) so streams created together are not all checked together."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * interval
+
+
+def next_due(last_checked: float | None, key: str, interval: float, started: float) -> float:
+    """When a scheduled tag should next be checked.
+
+    Never checked since the operator started: at start-up plus its spread offset, so a
+    restart re-checks everything once over one interval instead of all at once.
+    """
+    if last_checked is None:
+        return started + spread_offset(key, interval)
+    return last_checked + interval
+
+
+@dataclass
+class TokenBucket:
+    """A budget of `per_minute` events with bursts up to `burst` (OpenShift: 60 a minute, burst 120)."""
+
+    per_minute: float
+    burst: float
+    tokens: float = field(default=-1.0)
+    updated: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = self.burst
+
+    def try_take(self, now: float) -> bool:
+        if self.per_minute <= 0:
+            return True
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.per_minute / 60.0)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False

@@ -1,0 +1,73 @@
+"""The registry policy refuses denied and unlisted registries, by name, port, wildcard or address range."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagestreams.api.settings import DEFAULT_DENIED_REGISTRIES
+from imagestreams.core.registrypolicy import RegistryPolicy, split_host_port
+
+DEFAULT = RegistryPolicy(denied=DEFAULT_DENIED_REGISTRIES)
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["169.254.169.254", "169.254.169.254:80", "metadata.google.internal", "169.254.1.1:5000", "[fe80::1]:5000"],
+)
+def test_metadata_endpoints_are_denied_by_default(registry: str) -> None:
+    refusal = DEFAULT.refusal(registry)
+    assert refusal is not None
+    assert f"registry {registry} is denied" in refusal
+
+
+@pytest.mark.parametrize("registry", ["registry-1.docker.io", "quay.io", "127.0.0.1:5000", "[::1]:5000"])
+def test_ordinary_registries_are_allowed_by_default(registry: str) -> None:
+    assert DEFAULT.refusal(registry) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "registry", "matches"),
+    [
+        ("quay.io", "quay.io", True),
+        ("quay.io", "QUAY.IO", True),
+        ("quay.io", "quay.io:443", True),
+        ("quay.io:5000", "quay.io", False),
+        ("quay.io:5000", "quay.io:5000", True),
+        ("*.example.com", "r.example.com", True),
+        ("*.example.com", "example.com", False),
+        ("*.example.com", "evil-example.com", False),
+        ("10.0.0.0/8", "10.1.2.3:5000", True),
+        ("10.0.0.0/8", "registry.internal", False),
+        ("::1", "[::1]:5000", True),
+    ],
+)
+def test_patterns(pattern: str, registry: str, matches: bool) -> None:
+    assert (RegistryPolicy(denied=(pattern,)).refusal(registry) is not None) is matches
+
+
+def test_allow_list_refuses_everything_else() -> None:
+    policy = RegistryPolicy(allowed=("quay.io", "*.corp.example"))
+    assert policy.refusal("quay.io") is None
+    assert policy.refusal("r.corp.example") is None
+    refusal = policy.refusal("registry-1.docker.io")
+    assert (
+        refusal == "registry registry-1.docker.io is not in the operator's allowed registries (quay.io, *.corp.example)"
+    )
+
+
+def test_deny_wins_over_allow() -> None:
+    assert RegistryPolicy(allowed=("10.0.0.0/8",), denied=("10.0.0.1",)).refusal("10.0.0.1") is not None
+
+
+def test_resolved_addresses_are_checked_too() -> None:
+    refusal = DEFAULT.address_refusal("innocent.example", ["93.184.216.34", "169.254.169.254"])
+    assert refusal is not None
+    assert "resolves to 169.254.169.254" in refusal
+
+
+@pytest.mark.parametrize(
+    ("registry", "expected"),
+    [("h", ("h", None)), ("h:1", ("h", "1")), ("[::1]:5", ("::1", "5")), ("::1", ("::1", None))],
+)
+def test_split_host_port(registry: str, expected: tuple[str, str | None]) -> None:
+    assert split_host_port(registry) == expected
