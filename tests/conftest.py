@@ -17,6 +17,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from imagestreams.localcluster import ClusterSettings, LocalCluster, Registry, RegistryKind
+from tests.helpers import OperatorProcess
 
 _session_cluster: LocalCluster | None = None
 
@@ -136,3 +137,23 @@ def crds(cluster: LocalCluster) -> LocalCluster:
     kubectl(cluster, "apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
     kubectl(cluster, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
     return cluster
+
+
+OPERATOR_TEST_SETTINGS = {
+    "IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": "3",
+    "IMAGESTREAMS_IMPORT_WORKERS": "4",
+}
+
+
+@pytest.fixture(scope="session")
+def operator(crds: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """The operator running against the cluster as admin, trusting the cluster CA for the TLS registry."""
+    process = OperatorProcess(
+        crds.admin_kubeconfig,
+        tmp_path_factory.mktemp("operator"),
+        {**OPERATOR_TEST_SETTINGS, "IMAGESTREAMS_EXTRA_CA_FILE": str(crds.ca_file)},
+    ).start()
+    try:
+        yield process
+    finally:
+        process.stop()

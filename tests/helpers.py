@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import ssl
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from imagestreams.localcluster import LocalCluster, Registry
@@ -42,3 +48,40 @@ def cluster_tls(cluster: LocalCluster, *, admin: bool = False) -> ssl.SSLContext
         pki = cluster.workdir / "pki"
         context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
     return context
+
+
+class OperatorProcess:
+    """The operator as its own process, as it runs in a cluster: `python -m imagestreams.controller`."""
+
+    def __init__(self, kubeconfig: Path, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_dir / f"operator-{uuid.uuid4().hex[:6]}.log"
+        self.env = env or {}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        environment = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env}
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "imagestreams.controller", "--verbose"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                start_new_session=True,
+            )
+        eventually(lambda: "image stream operator started" in self.log(), timeout=30, what="the operator to start")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)

@@ -1,0 +1,131 @@
+"""Kopf handlers. Thin: they feed the stream cache and the work queue; workers do the rest.
+
+Only watch events are used for ImageStreams: no Kopf state annotations or finalizers are
+written, and a status is written only when it differs from what is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+
+from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
+from imagestreams.api.settings import OperatorSettings
+from imagestreams.controller.importer import Importer
+from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
+from imagestreams.controller.workqueue import WorkQueue
+from imagestreams.core.registrypolicy import RegistryPolicy
+from imagestreams.registry import ClientSettings, Platform, RegistryClient
+
+logger = logging.getLogger(__name__)
+PREFIX = "imagestreams.dev"
+
+
+class Runtime:
+    """Everything the handlers share, created at start-up."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
+        self.cache = StreamCache()
+        self.queue: WorkQueue[StreamKey] = WorkQueue()
+        self.scheduler = Scheduler(settings)
+        self.kube = AsyncClient(field_manager="imagestream-operator")
+        self.registry = RegistryClient(
+            ClientSettings(
+                per_registry_concurrency=settings.registry_concurrency,
+                per_registry_rate=settings.registry_rate,
+                default_platform=Platform(settings.platform_os, settings.platform_architecture),
+                extra_ca_file=settings.extra_ca_file,
+            )
+        )
+        importer = Importer(
+            registry=self.registry,
+            kube=self.kube,
+            policy=RegistryPolicy(settings.allowed_registries, settings.denied_registries),
+            streams=self.cache.stream,
+        )
+        self.reconciler = Reconciler(
+            cache=self.cache,
+            importer=importer,
+            kube=self.kube,
+            settings=settings,
+            scheduler=self.scheduler,
+            post_event=_post_event,
+        )
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for number in range(self.settings.import_workers):
+            self.tasks.append(asyncio.create_task(self.queue.run_worker(self._process), name=f"import-worker-{number}"))
+        self.tasks.append(asyncio.create_task(self._schedule(), name="import-scheduler"))
+
+    async def _process(self, key: StreamKey, due: frozenset[str]) -> None:
+        try:
+            await self.reconciler.reconcile(key, due)
+        except Exception:
+            logger.exception("reconciling image stream %s/%s failed; it is retried on its next change", *key)
+
+    async def _schedule(self) -> None:
+        tick = min(5.0, self.settings.scheduled_interval_seconds / 10)
+        while True:
+            await asyncio.sleep(tick)
+            for key, tags in self.scheduler.due(self.cache, time.monotonic()).items():
+                self.queue.add(key, tags)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.registry.close()
+
+
+_runtime: Runtime | None = None
+
+
+def _post_event(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+    kopf.event(body, type=event_type, reason=reason, message=message)  # type: ignore[arg-type]
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+    global _runtime  # noqa: PLW0603 - one runtime per operator process
+    # Set on day one: changing Kopf's storage keys later would make it re-handle every object.
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    _runtime = Runtime(OperatorSettings.from_env())
+    _runtime.start()
+    logger.info("image stream operator started with %d import workers", _runtime.settings.import_workers)
+
+
+@kopf.on.cleanup()
+async def stop(**_: Any) -> None:
+    if _runtime is not None:
+        await _runtime.stop()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    if _runtime is None or namespace is None:
+        return
+    key = (namespace, name)
+    if type == "DELETED":
+        _runtime.cache.bodies.pop(key, None)
+        _runtime.scheduler.forget(key)
+    else:
+        _runtime.cache.bodies[key] = dict(body)
+        _runtime.queue.add(key)
+    # Streams that copy a tag from this one may now find it.
+    for dependent in _runtime.cache.dependents(namespace, name):
+        _runtime.queue.add(dependent)

@@ -1,0 +1,129 @@
+"""Looks up the sources of a stream's tags: registries for DockerImage tags, other streams for the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from lightkube import AsyncClient
+
+from imagestreams.api.imagestream import ImageStream, TagReference
+from imagestreams.core.keyring import KeyringEntry, lookup
+from imagestreams.core.references import InvalidReference, parse_reference
+from imagestreams.core.registrypolicy import RegistryPolicy
+from imagestreams.core.tags import Failure, Outcome, Resolved, SourceType, classify_source, tag_states
+from imagestreams.kube.secrets import pull_secret_entries
+from imagestreams.registry import Credentials, ImportMode, Platform, RegistryClient, RegistryError
+
+logger = logging.getLogger(__name__)
+
+INSECURE_REPOSITORY_ANNOTATION = "openshift.io/image.insecureRepository"
+PREFER_ARCH_ANNOTATION = "importer.image.openshift.io/prefer-arch"
+PREFER_OS_ANNOTATION = "importer.image.openshift.io/prefer-os"
+
+StreamLookup = Callable[[str, str], ImageStream | None]
+
+
+@dataclass
+class Importer:
+    registry: RegistryClient
+    kube: AsyncClient
+    policy: RegistryPolicy
+    streams: StreamLookup  # (namespace, name) -> the cached stream, if any
+
+    async def outcomes(self, stream: ImageStream, tag_names: list[str]) -> dict[str, Outcome]:
+        """Look up every named tag's source concurrently; failures become Failure outcomes."""
+        namespace = stream.metadata.get("namespace", "")
+        spec_tags = {tag.name: tag for tag in stream.spec.tags or []}
+        needs_secrets = any(
+            classify_source(namespace, stream.metadata.get("name", ""), spec_tags[name]).type is SourceType.IMPORT
+            for name in tag_names
+        )
+        keyring = await pull_secret_entries(self.kube, namespace) if needs_secrets else []
+        results = await asyncio.gather(*(self._outcome(stream, spec_tags[name], keyring) for name in tag_names))
+        return dict(zip(tag_names, results, strict=True))
+
+    async def _outcome(self, stream: ImageStream, tag: TagReference, keyring: list[KeyringEntry]) -> Outcome:
+        namespace = stream.metadata.get("namespace", "")
+        source = classify_source(namespace, stream.metadata.get("name", ""), tag)
+        if source.type is SourceType.IMPORT:
+            return await self._import(stream, tag, source.target, keyring)
+        if source.type is SourceType.OTHER_STREAM_TAG:
+            return self._copy_tag(source.namespace, source.stream, source.target)
+        if source.type is SourceType.STREAM_IMAGE:
+            return self._copy_image(source.namespace, source.stream, source.target)
+        return Failure("InvalidSource", f"tag {tag.name} has no source to look up")
+
+    async def _import(
+        self, stream: ImageStream, tag: TagReference, pull_spec: str, keyring: list[KeyringEntry]
+    ) -> Outcome:
+        try:
+            reference = parse_reference(pull_spec)
+        except InvalidReference as error:
+            return Failure("InvalidSource", str(error))
+        refusal = self.policy.refusal(reference.api_host)
+        if refusal:
+            return Failure("Forbidden", refusal)
+        matches = lookup(keyring, reference.registry_host, reference.normalized_repository)
+        credentials = Credentials(matches[0].username, matches[0].password) if matches else None
+        annotations = stream.metadata.get("annotations") or {}
+        insecure = bool(tag.import_policy and tag.import_policy.insecure) or (
+            annotations.get(INSECURE_REPOSITORY_ANNOTATION) == "true"
+        )
+        mode = (tag.import_policy.import_mode if tag.import_policy else None) or ImportMode.LEGACY
+        state = tag_states(stream).get(tag.name)
+        known = frozenset(item.image for item in (state.items if state else None) or [])
+        try:
+            resolved = await self.registry.resolve(
+                reference.api_host,
+                reference.normalized_repository,
+                reference.manifest_reference,
+                credentials=credentials,
+                insecure=insecure,
+                import_mode=ImportMode(mode),
+                preferred=_preferred_platform(tag.annotations or {}),
+                known_digests=known,
+            )
+        except RegistryError as error:
+            return Failure(error.reason, error.message)
+        except ValueError as error:
+            return Failure("InvalidSource", f"{pull_spec}: {error}")
+        return Resolved(reference.with_digest(resolved.digest), resolved.digest)
+
+    def _copy_tag(self, namespace: str, stream_name: str, tag_name: str) -> Outcome:
+        source = self.streams(namespace, stream_name)
+        if source is None:
+            return Failure("NotFound", f"image stream {namespace}/{stream_name} does not exist")
+        state = tag_states(source).get(tag_name)
+        if state is None or not state.items:
+            return Failure("NotFound", f"tag {tag_name} of image stream {namespace}/{stream_name} has no image yet")
+        newest = state.items[0]
+        return Resolved(newest.docker_image_reference, newest.image)
+
+    def _copy_image(self, namespace: str, stream_name: str, digest: str) -> Outcome:
+        source = self.streams(namespace, stream_name)
+        if source is None:
+            return Failure("NotFound", f"image stream {namespace}/{stream_name} does not exist")
+        found = {
+            item.image: item
+            for state in tag_states(source).values()
+            for item in state.items or []
+            if item.image and item.image.startswith(digest)
+        }
+        if not found:
+            return Failure(
+                "NotFound", f"image {digest} is not in the history of image stream {namespace}/{stream_name}"
+            )
+        if len(found) > 1:
+            return Failure("Conflict", f"{digest} matches {len(found)} images in {namespace}/{stream_name}; give more")
+        item = next(iter(found.values()))
+        return Resolved(item.docker_image_reference, item.image)
+
+
+def _preferred_platform(annotations: Mapping[str, str]) -> Platform | None:
+    arch, os_name = annotations.get(PREFER_ARCH_ANNOTATION, ""), annotations.get(PREFER_OS_ANNOTATION, "")
+    if not arch and not os_name:
+        return None
+    return Platform(os_name, arch)

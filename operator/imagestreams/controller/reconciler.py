@@ -1,0 +1,172 @@
+"""One pass over one ImageStream: decide what to look up, look it up, write the status difference."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightkube import AsyncClient
+
+from imagestreams.api.imagestream import ImageStream
+from imagestreams.api.settings import OperatorSettings
+from imagestreams.controller.importer import Importer
+from imagestreams.core.schedule import TokenBucket, next_due
+from imagestreams.core.tags import (
+    Failure,
+    SourceType,
+    classify_source,
+    next_status,
+    tags_needing_resolution,
+)
+from imagestreams.kube.streams import StaleStream, write_status
+
+logger = logging.getLogger(__name__)
+
+IMPORT_REQUEST_ANNOTATION = "imagestreams.dev/import-request"
+StreamKey = tuple[str, str]
+EventPoster = Callable[[dict[str, Any], str, str, str], None]
+
+
+def rfc3339_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class StreamCache:
+    """The latest body of every watched stream, fed by watch events."""
+
+    bodies: dict[StreamKey, dict[str, Any]] = field(default_factory=dict)
+
+    def stream(self, namespace: str, name: str) -> ImageStream | None:
+        body = self.bodies.get((namespace, name))
+        return ImageStream.model_validate(body) if body is not None else None
+
+    def dependents(self, namespace: str, name: str) -> list[StreamKey]:
+        """Streams whose tags copy from (namespace, name) and have not resolved yet."""
+        found = []
+        for key, body in self.bodies.items():
+            stream = ImageStream.model_validate(body)
+            for tag in stream.spec.tags or []:
+                source = classify_source(key[0], key[1], tag)
+                if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE) and (
+                    source.namespace,
+                    source.stream,
+                ) == (namespace, name):
+                    found.append(key)
+                    break
+        return found
+
+
+@dataclass
+class Scheduler:
+    """In-memory schedule of scheduled tags: when each was last checked, and a budget for checks."""
+
+    settings: OperatorSettings
+    started: float = field(default_factory=time.monotonic)
+    last_checked: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    budget: TokenBucket = field(init=False)
+
+    def __post_init__(self) -> None:
+        per_minute = self.settings.max_scheduled_imports_per_minute
+        self.budget = TokenBucket(per_minute=per_minute, burst=2 * max(per_minute, 1))
+
+    def checked(self, key: StreamKey, tags: list[str], now: float) -> None:
+        for tag in tags:
+            self.last_checked[(*key, tag)] = now
+
+    def forget(self, key: StreamKey) -> None:
+        for entry in [entry for entry in self.last_checked if entry[:2] == key]:
+            del self.last_checked[entry]
+
+    def due(self, cache: StreamCache, now: float) -> dict[StreamKey, set[str]]:
+        """Scheduled tags whose time has come and that fit in the budget."""
+        interval = self.settings.scheduled_interval_seconds
+        result: dict[StreamKey, set[str]] = {}
+        for key in list(cache.bodies):
+            stream = cache.stream(*key)
+            if stream is None:
+                continue
+            for tag in stream.spec.tags or []:
+                scheduled = bool(tag.import_policy and tag.import_policy.scheduled)
+                if not scheduled or classify_source(*key, tag).type is not SourceType.IMPORT:
+                    continue
+                entry = (*key, tag.name)
+                if now >= next_due(self.last_checked.get(entry), "/".join(entry), interval, self.started):
+                    if not self.budget.try_take(now):
+                        return result  # out of budget: the rest wait for the next round
+                    result.setdefault(key, set()).add(tag.name)
+                    self.last_checked[entry] = now  # counted as checked now, so it is not due again at once
+        return result
+
+
+@dataclass
+class Reconciler:
+    cache: StreamCache
+    importer: Importer
+    kube: AsyncClient
+    settings: OperatorSettings
+    scheduler: Scheduler
+    post_event: EventPoster
+    writes: int = 0  # status writes made, for tests and metrics
+
+    async def reconcile(self, key: StreamKey, due: frozenset[str]) -> None:
+        body = self.cache.bodies.get(key)
+        if body is None:
+            return
+        stream = ImageStream.model_validate(body)
+        annotations = stream.metadata.get("annotations") or {}
+        request = annotations.get(IMPORT_REQUEST_ANNOTATION)
+        old_status = stream.status
+        requested = bool(request) and request != (old_status.import_request if old_status else None)
+        wanted = tags_needing_resolution(stream, requested=requested, due=due)
+        outcomes = await self.importer.outcomes(stream, wanted) if wanted else {}
+        imported = [name for name in wanted if name in outcomes]
+        self.scheduler.checked(key, imported, time.monotonic())
+        status = next_status(
+            stream,
+            outcomes,
+            now=rfc3339_now(),
+            history_limit=self.settings.history_limit,
+            import_request=request if requested else None,
+        )
+        old = old_status.dump() if old_status else {}
+        new = status.dump()
+        if new == old:
+            return
+        try:
+            await write_status(
+                self.kube,
+                key[0],
+                key[1],
+                resource_version=stream.metadata.get("resourceVersion", ""),
+                old=old,
+                new=new,
+            )
+        except StaleStream as stale:
+            logger.info("not writing status, the stream changed meanwhile: %s", stale)
+            return
+        self.writes += 1
+        self._announce(body, stream, status.model_dump(by_alias=True), outcomes)
+
+    def _announce(
+        self, body: dict[str, Any], stream: ImageStream, status: dict[str, Any], outcomes: dict[str, Any]
+    ) -> None:
+        """Events for what changed: a new image per tag (Normal), a failed import (Warning)."""
+        before = {entry.tag: entry for entry in (stream.status.tags if stream.status else None) or []}
+        for entry in status.get("tags") or []:
+            previous = before.get(entry["tag"])
+            newest = (entry.get("items") or [None])[0]
+            old_newest = previous.items[0].image if previous and previous.items else None
+            if newest and newest.get("image") and newest["image"] != old_newest:
+                self.post_event(
+                    body, "Normal", "TagUpdated", f"tag {entry['tag']} now points at {newest['dockerImageReference']}"
+                )
+        for tag, outcome in outcomes.items():
+            if isinstance(outcome, Failure):
+                old_conditions = before[tag].conditions if tag in before else None
+                if not old_conditions or old_conditions[0].message != outcome.message:
+                    self.post_event(body, "Warning", "ImportFailed", f"tag {tag}: {outcome.message}")

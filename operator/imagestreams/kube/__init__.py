@@ -1,0 +1,1 @@
+"""Kubernetes adapters: the only place besides controller/ that talks to the API server."""

@@ -1,0 +1,51 @@
+"""Reading and writing ImageStreams: status writes are merge patches guarded by resourceVersion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.types import PatchType
+
+from imagestreams.api.imagestream import GROUP, KIND, PLURAL, VERSION
+
+ImageStreamResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
+FIELD_MANAGER = "imagestream-operator"
+
+
+class StaleStream(Exception):
+    """The stream changed since it was read; the newer version will be reconciled instead."""
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch turning status `old` into `new`: changed keys set, vanished keys set to null."""
+    patch: dict[str, Any] = {key: value for key, value in new.items() if old.get(key) != value}
+    patch.update({key: None for key in old if key not in new})
+    return patch
+
+
+async def write_status(
+    client: AsyncClient,
+    namespace: str,
+    name: str,
+    *,
+    resource_version: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+) -> None:
+    """Write the status difference; raises StaleStream on a conflict or if the stream is gone."""
+    patch = {"metadata": {"resourceVersion": resource_version}, "status": status_patch(old, new)}
+    try:
+        await client.patch(
+            ImageStreamResource.Status,
+            name,
+            patch,
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+            field_manager=FIELD_MANAGER,
+        )
+    except ApiError as error:
+        if error.status.code in (404, 409):
+            raise StaleStream(f"{namespace}/{name}: {error.status.reason}") from None
+        raise

@@ -1,0 +1,314 @@
+"""Imports from the real registries into ImageStream status, by the operator running as its own process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+
+from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
+from imagestreams.localcluster.images import ImageFormat, Platform, build_index, unique_image
+from tests.conftest import kubectl
+from tests.helpers import OperatorProcess, eventually, pusher_for
+
+
+def apply_stream(
+    cluster: LocalCluster,
+    namespace: str,
+    name: str,
+    tags: list[dict[str, Any]],
+    annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> None:
+    manifest = {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStream",
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+        "spec": {"tags": tags, **spec},
+    }
+    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest))
+
+
+def get_stream(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
+    stream: dict[str, Any] = json.loads(kubectl(cluster, "get", "imagestream", name, "-n", namespace, "-o", "json"))
+    return stream
+
+
+def status_tag(stream: dict[str, Any], tag: str) -> dict[str, Any]:
+    for entry in (stream.get("status") or {}).get("tags") or []:
+        if entry["tag"] == tag:
+            return dict(entry)
+    return {}
+
+
+def wait_for_tag(
+    cluster: LocalCluster, namespace: str, name: str, tag: str, *, image: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """Wait until the tag's newest image is `image`, or until its ImportSuccess=False condition has `reason`."""
+
+    def probe() -> dict[str, Any] | None:
+        entry = status_tag(get_stream(cluster, namespace, name), tag)
+        items, conditions = entry.get("items") or [], entry.get("conditions") or []
+        if image is not None and items and items[0]["image"] == image:
+            return entry
+        if reason is not None and conditions and conditions[0]["reason"] == reason:
+            return entry
+        return None
+
+    return eventually(probe, timeout=30, what=f"tag {tag} of {namespace}/{name} to show {image or reason}")
+
+
+def docker_tag(name: str, pull_spec: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "from": {"kind": "DockerImage", "name": pull_spec}, **extra}
+
+
+def insecure_tag(name: str, pull_spec: str, **extra: Any) -> dict[str, Any]:
+    return docker_tag(name, pull_spec, importPolicy={"insecure": True, **extra.pop("importPolicy", {})}, **extra)
+
+
+def pull_secret(
+    cluster: LocalCluster, namespace: str, registry: Registry, *, password: str | None = None, exclude: bool = False
+) -> None:
+    assert registry.reader is not None
+    secret_password = password or registry.reader.password
+    auth = base64.b64encode(f"{registry.reader.username}:{secret_password}".encode()).decode()
+    config = json.dumps({"auths": {registry.host: {"auth": auth}}})
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {
+            "name": f"pull-{registry.kind.value}",
+            "namespace": namespace,
+            "annotations": {"openshift.io/image.excludeSecret": "true"} if exclude else {},
+        },
+        "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
+    }
+    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest))
+
+
+@pytest.fixture
+def ns(namespace: str, operator: OperatorProcess) -> str:
+    """A namespace with the operator running."""
+    return namespace
+
+
+def test_tag_is_imported_with_digest_reference_and_generation(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    image = unique_image("import")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    pull_spec = f"{plain_registry.host}/{repository}:v1"
+    apply_stream(crds, ns, "app", [insecure_tag("v1", pull_spec)])
+
+    entry = wait_for_tag(crds, ns, "app", "v1", image=image.digest)
+    [item] = entry["items"]
+    assert item["dockerImageReference"] == f"{plain_registry.host}/{repository}@{image.digest}"
+    assert item["generation"] == 1
+    assert item["created"].endswith("Z")
+    assert "conditions" not in entry
+    stream = get_stream(crds, ns, "app")
+    assert stream["status"]["tagsSummary"] == "v1"
+    # The operator leaves no Kopf bookkeeping on the stream.
+    assert not [key for key in stream["metadata"].get("annotations", {}) if "kopf" in key]
+    assert not stream["metadata"].get("finalizers")
+
+
+def test_plain_http_registry_needs_insecure(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", unique_image("http"))
+    apply_stream(crds, ns, "app", [docker_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+    entry = wait_for_tag(crds, ns, "app", "v1", reason="InternalError")
+    assert "insecure" in entry["conditions"][0]["message"]
+    assert entry["conditions"][0]["status"] == "False"
+    assert entry["conditions"][0]["type"] == "ImportSuccess"
+
+
+def test_import_request_annotation_reimports_and_history_grows(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    first, second = unique_image("first"), unique_image("second")
+    pull_spec = f"{plain_registry.host}/{repository}:latest"
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "latest", first)
+        apply_stream(crds, ns, "app", [insecure_tag("latest", pull_spec)])
+        wait_for_tag(crds, ns, "app", "latest", image=first.digest)
+        client.push_image(repository, "latest", second)
+    kubectl(crds, "annotate", "-n", ns, "imagestream", "app", "imagestreams.dev/import-request=1", "--overwrite")
+    entry = wait_for_tag(crds, ns, "app", "latest", image=second.digest)
+    assert [item["image"] for item in entry["items"]] == [second.digest, first.digest]
+    assert get_stream(crds, ns, "app")["status"]["importRequest"] == "1"
+
+
+def test_generation_zero_requests_a_new_import(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    first, second = unique_image("first"), unique_image("second")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", first)
+        apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+        wait_for_tag(crds, ns, "app", "v1", image=first.digest)
+        client.push_image(repository, "v1", second)
+    apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1", generation=0)])
+    entry = wait_for_tag(crds, ns, "app", "v1", image=second.digest)
+    assert entry["items"][0]["generation"] == 2  # the stream generation at which the request was made
+
+
+def test_scheduled_tag_follows_its_source_and_idle_rounds_write_nothing(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    first, second = unique_image("first"), unique_image("second")
+    pull_spec = f"{plain_registry.host}/{repository}:latest"
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "latest", first)
+        apply_stream(crds, ns, "app", [insecure_tag("latest", pull_spec, importPolicy={"scheduled": True})])
+        wait_for_tag(crds, ns, "app", "latest", image=first.digest)
+        version = get_stream(crds, ns, "app")["metadata"]["resourceVersion"]
+        # Several 3-second intervals pass with the same digest: nothing is written.
+        time.sleep(10)
+        assert get_stream(crds, ns, "app")["metadata"]["resourceVersion"] == version
+        client.push_image(repository, "latest", second)
+    entry = wait_for_tag(crds, ns, "app", "latest", image=second.digest)
+    assert [item["image"] for item in entry["items"]] == [second.digest, first.digest]
+
+
+def test_failed_import_keeps_the_last_good_image(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    image = unique_image("good")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+    wait_for_tag(crds, ns, "app", "v1", image=image.digest)
+    apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:missing")])
+    entry = wait_for_tag(crds, ns, "app", "v1", reason="NotFound")
+    assert [item["image"] for item in entry["items"]] == [image.digest]
+    assert entry["conditions"][0]["generation"] == 2
+    assert repository in entry["conditions"][0]["message"]
+
+
+@pytest.mark.parametrize("kind", ["tls", "token"])
+@pytest.mark.usefixtures("ns")
+def test_pull_secret_in_the_namespace_is_used(
+    crds: LocalCluster, namespace: str, cluster: LocalCluster, repository: str, kind: str
+) -> None:
+    ns = namespace
+    registry = cluster.registries[RegistryKind.TLS_BASIC if kind == "tls" else RegistryKind.TOKEN]
+    image = unique_image("private")
+    with pusher_for(registry) as client:
+        client.push_image(repository, "v1", image)
+    tag = docker_tag("v1", f"{registry.host}/{repository}:v1")
+    if kind == "token":  # the token registry speaks plain HTTP
+        tag["importPolicy"] = {"insecure": True}
+    apply_stream(crds, ns, "private", [tag])
+    wait_for_tag(crds, ns, "private", "v1", reason="Unauthorized")
+
+    pull_secret(crds, ns, registry)
+    kubectl(crds, "annotate", "-n", ns, "imagestream", "private", "imagestreams.dev/import-request=after-secret")
+    entry = wait_for_tag(crds, ns, "private", "v1", image=image.digest)
+    assert "conditions" not in entry
+    # Nothing of the credentials reaches the stream.
+    assert registry.reader is not None
+    assert registry.reader.password not in json.dumps(get_stream(crds, ns, "private"))
+
+
+def test_excluded_secret_is_not_used(crds: LocalCluster, ns: str, tls_registry: Registry, repository: str) -> None:
+    with pusher_for(tls_registry) as client:
+        client.push_image(repository, "v1", unique_image("private"))
+    pull_secret(crds, ns, tls_registry, exclude=True)
+    apply_stream(crds, ns, "private", [docker_tag("v1", f"{tls_registry.host}/{repository}:v1")])
+    entry = wait_for_tag(crds, ns, "private", "v1", reason="Unauthorized")
+    assert "you may not have access" in entry["conditions"][0]["message"]
+
+
+def test_alias_follows_its_target(crds: LocalCluster, ns: str, plain_registry: Registry, repository: str) -> None:
+    first, second = unique_image("first"), unique_image("second")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "latest", first)
+        tags = [
+            insecure_tag("latest", f"{plain_registry.host}/{repository}:latest"),
+            {"name": "stable", "from": {"kind": "ImageStreamTag", "name": "latest"}},
+            {"name": "prod", "from": {"kind": "ImageStreamTag", "name": "app:stable"}},
+        ]
+        apply_stream(crds, ns, "app", tags)
+        wait_for_tag(crds, ns, "app", "prod", image=first.digest)
+        client.push_image(repository, "latest", second)
+    kubectl(crds, "annotate", "-n", ns, "imagestream", "app", "imagestreams.dev/import-request=2")
+    wait_for_tag(crds, ns, "app", "prod", image=second.digest)
+    entry = wait_for_tag(crds, ns, "app", "stable", image=second.digest)
+    assert [item["image"] for item in entry["items"]] == [second.digest, first.digest]
+
+
+def test_reference_tag_is_recorded_not_imported(crds: LocalCluster, ns: str) -> None:
+    apply_stream(crds, ns, "refs", [docker_tag("ext", "quay.io/nobody/nothing:1", reference=True)])
+
+    def recorded() -> dict[str, Any] | None:
+        entry = status_tag(get_stream(crds, ns, "refs"), "ext")
+        return entry if entry.get("items") else None
+
+    entry = eventually(recorded, timeout=30, what="the reference tag to be recorded")
+    assert entry["items"][0]["dockerImageReference"] == "quay.io/nobody/nothing:1"
+    assert entry["items"][0]["image"] == ""
+    assert "conditions" not in entry
+
+
+def test_other_stream_tag_is_copied_and_waits_for_a_missing_source(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    image = unique_image("source")
+    apply_stream(crds, ns, "copy", [{"name": "v1", "from": {"kind": "ImageStreamTag", "name": "source:v1"}}])
+    wait_for_tag(crds, ns, "copy", "v1", reason="NotFound")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    apply_stream(crds, ns, "source", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+    entry = wait_for_tag(crds, ns, "copy", "v1", image=image.digest)
+    assert entry["items"][0]["dockerImageReference"] == f"{plain_registry.host}/{repository}@{image.digest}"
+    assert "conditions" not in entry
+
+
+def test_image_stream_image_source(crds: LocalCluster, ns: str, plain_registry: Registry, repository: str) -> None:
+    image = unique_image("pinned")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    apply_stream(crds, ns, "source", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+    wait_for_tag(crds, ns, "source", "v1", image=image.digest)
+    short = image.digest[: len("sha256:") + 12]
+    apply_stream(crds, ns, "pin", [{"name": "p", "from": {"kind": "ImageStreamImage", "name": f"source@{short}"}}])
+    wait_for_tag(crds, ns, "pin", "p", image=image.digest)
+
+
+@pytest.mark.parametrize("image_format", list(ImageFormat))
+def test_multi_arch_modes(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str, image_format: ImageFormat
+) -> None:
+    amd = unique_image("amd", platform=Platform("linux", "amd64"), image_format=image_format)
+    arm = unique_image("arm", platform=Platform("linux", "arm64"), image_format=image_format)
+    index = build_index([amd, arm], image_format)
+    with pusher_for(plain_registry) as client:
+        client.push_index(repository, "multi", index)
+    pull_spec = f"{plain_registry.host}/{repository}:multi"
+    apply_stream(
+        crds,
+        ns,
+        "multi",
+        [
+            insecure_tag("default", pull_spec),
+            insecure_tag("arm", pull_spec, annotations={"importer.image.openshift.io/prefer-arch": "arm64"}),
+            insecure_tag("whole", pull_spec, importPolicy={"importMode": "PreserveOriginal"}),
+        ],
+    )
+    wait_for_tag(crds, ns, "multi", "default", image=amd.digest)
+    wait_for_tag(crds, ns, "multi", "arm", image=arm.digest)
+    wait_for_tag(crds, ns, "multi", "whole", image=index.digest)
+
+
+def test_denied_registry_is_never_contacted(crds: LocalCluster, ns: str) -> None:
+    apply_stream(crds, ns, "probe", [insecure_tag("x", "169.254.169.254/latest/meta-data:x")])
+    entry = wait_for_tag(crds, ns, "probe", "x", reason="Forbidden")
+    assert "denied by the operator's registry policy" in entry["conditions"][0]["message"]
