@@ -1,0 +1,29 @@
+"""Async registry client: auth challenges and tokens, manifests and platforms, HEAD-first digests, retries,
+429 handling and per-registry limits. See client.py."""
+
+from imagestreams.registry.client import RegistryClient
+from imagestreams.registry.errors import Reason, RegistryError
+from imagestreams.registry.models import (
+    ClientSettings,
+    Credentials,
+    ImageMetadata,
+    ImportMode,
+    Layer,
+    ManifestChild,
+    Platform,
+    ResolvedImage,
+)
+
+__all__ = [
+    "ClientSettings",
+    "Credentials",
+    "ImageMetadata",
+    "ImportMode",
+    "Layer",
+    "ManifestChild",
+    "Platform",
+    "Reason",
+    "RegistryClient",
+    "RegistryError",
+    "ResolvedImage",
+]
