@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from imagestreams.localcluster.images import ImageFormat, Platform, build_index, unique_image
-from tests.conftest import kubectl
+from tests.conftest import OPERATOR_TEST_SETTINGS, kubectl
 from tests.helpers import OperatorProcess, eventually, pusher_for
 
 
@@ -312,3 +313,64 @@ def test_denied_registry_is_never_contacted(crds: LocalCluster, ns: str) -> None
     apply_stream(crds, ns, "probe", [insecure_tag("x", "169.254.169.254/latest/meta-data:x")])
     entry = wait_for_tag(crds, ns, "probe", "x", reason="Forbidden")
     assert "denied by the operator's registry policy" in entry["conditions"][0]["message"]
+
+
+def test_docker_image_repository_imports_tags_in_priority_order_up_to_the_limit(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    images = {}
+    with pusher_for(plain_registry) as client:
+        # The test operator's limit is 4 (OPERATOR_TEST_SETTINGS); push 6 tags.
+        for tag in ["latest", "1.0", "1.1", "2.0.1", "dev", "zzz"]:
+            images[tag] = unique_image(tag)
+            client.push_image(repository, tag, images[tag])
+    apply_stream(
+        crds,
+        ns,
+        "repo",
+        [],
+        annotations={"openshift.io/image.insecureRepository": "true"},
+        dockerImageRepository=f"{plain_registry.host}/{repository}",
+    )
+
+    def imported() -> dict[str, Any] | None:
+        status = get_stream(crds, ns, "repo").get("status") or {}
+        return status if status.get("repositoryImport") else None
+
+    status = eventually(imported, timeout=30, what="the repository import")
+    by_tag = {entry["tag"]: entry["items"][0]["image"] for entry in status["tags"]}
+    # latest first, then X.Y newest first, then full semver: the 4 most relevant tags.
+    assert by_tag == {tag: images[tag].digest for tag in ["latest", "1.1", "1.0", "2.0.1"]}
+    assert status["repositoryImport"]["additionalTags"] == ["dev", "zzz"]
+
+
+def test_restarted_operator_writes_nothing_when_nothing_changed(
+    crds: LocalCluster, namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    """A fresh operator (not the session one) imports, restarts, and leaves every stream untouched."""
+    image = unique_image("steady")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    settings = {**OPERATOR_TEST_SETTINGS, "IMAGESTREAMS_NAMESPACES": namespace}
+    first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
+    try:
+        apply_stream(
+            crds,
+            namespace,
+            "app",
+            [
+                insecure_tag("v1", f"{plain_registry.host}/{repository}:v1", importPolicy={"scheduled": True}),
+                {"name": "alias", "from": {"kind": "ImageStreamTag", "name": "v1"}},
+                docker_tag("ref", "quay.io/x/y:1", reference=True),
+            ],
+        )
+        wait_for_tag(crds, namespace, "app", "alias", image=image.digest)
+    finally:
+        first.stop()
+    version = get_stream(crds, namespace, "app")["metadata"]["resourceVersion"]
+    second = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
+    try:
+        time.sleep(8)  # start-up, the initial listing, and two scheduled rounds
+        assert get_stream(crds, namespace, "app")["metadata"]["resourceVersion"] == version
+    finally:
+        second.stop()

@@ -10,6 +10,7 @@ from imagestreams.api.imagestream import ImageStream, TagEvent, TagEventConditio
 from imagestreams.core.tags import (
     AliasProblem,
     Failure,
+    RepositoryResult,
     Resolved,
     SourceType,
     add_tag_event,
@@ -17,6 +18,8 @@ from imagestreams.core.tags import (
     failure_conditions,
     follow_aliases,
     next_status,
+    repository_needs_import,
+    repository_tags_to_import,
     source_fingerprint,
     tags_needing_resolution,
 )
@@ -275,3 +278,28 @@ def test_summary_lists_three_tags_with_images_then_counts_the_rest() -> None:
     status = next_status(s, outcomes, now=NOW)
     assert status.tags_summary == "a,b,c + 2 more..."
     assert status.updated == NOW
+
+
+def test_repository_tags_skip_spec_tags_and_respect_the_limit() -> None:
+    chosen, left = repository_tags_to_import(["latest", "2.0", "1.0", "dev", "old"], ["dev"], limit=3)
+    assert (chosen, left) == (["latest", "2.0", "1.0"], ["old"])
+    assert repository_tags_to_import(["a", "b"], [], limit=0) == (["a", "b"], [])
+
+
+def test_repository_import_records_status_only_tags_and_what_was_left_out() -> None:
+    s = stream()
+    s.spec.docker_image_repository = "127.0.0.1:5000/team/app"
+    assert repository_needs_import(s, requested=False)
+    result = RepositoryResult(
+        "127.0.0.1:5000/team/app",
+        {"latest": Resolved("127.0.0.1:5000/team/app@" + DIGEST_A, DIGEST_A), "bad": Failure("NotFound", "x")},
+        additional_tags=("old",),
+    )
+    s.status = next_status(s, {}, now=NOW, repository=result)
+    assert [t.tag for t in s.status.tags or []] == ["latest"]  # a failed new tag leaves no empty entry
+    assert s.status.repository_import is not None
+    assert s.status.repository_import.additional_tags == ["old"]
+    assert not repository_needs_import(s, requested=False)
+    assert repository_needs_import(s, requested=True)
+    # Status-only tags survive later passes that do not touch the repository.
+    assert next_status(s, {}, now=LATER) == s.status

@@ -198,6 +198,18 @@ class NamedTagEventList(_Model):
     )
 
 
+class RepositoryImportState(_Model):
+    """Operator bookkeeping for spec.dockerImageRepository (not an OpenShift field)."""
+
+    repository: str = Field(description="The repository that was imported.")
+    additional_tags: list[str] | None = Field(
+        None,
+        alias="additionalTags",
+        description="Tags of the repository that were not imported because of the operator's per-repository limit.",
+    )
+    message: str | None = Field(None, description="Why the repository's tags could not be listed, if they could not.")
+
+
 class ImageStreamStatus(_Model):
     docker_image_repository: str | None = Field(
         None,
@@ -222,6 +234,11 @@ class ImageStreamStatus(_Model):
         None,
         description="Operator bookkeeping for `kubectl get`: when any tag last pointed at a new image "
         "(not an OpenShift field).",
+    )
+    repository_import: RepositoryImportState | None = Field(
+        None,
+        alias="repositoryImport",
+        description="Operator bookkeeping: the last import of spec.dockerImageRepository (not an OpenShift field).",
     )
     import_request: str | None = Field(
         None,

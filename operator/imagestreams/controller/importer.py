@@ -11,9 +11,19 @@ from lightkube import AsyncClient
 
 from imagestreams.api.imagestream import ImageStream, TagReference
 from imagestreams.core.keyring import KeyringEntry, lookup
-from imagestreams.core.references import InvalidReference, parse_reference
+from imagestreams.core.references import ImageReference, InvalidReference, parse_reference
 from imagestreams.core.registrypolicy import RegistryPolicy
-from imagestreams.core.tags import Failure, Outcome, Resolved, SourceType, classify_source, tag_states
+from imagestreams.core.tagorder import prioritize_tags
+from imagestreams.core.tags import (
+    Failure,
+    Outcome,
+    RepositoryResult,
+    Resolved,
+    SourceType,
+    classify_source,
+    repository_tags_to_import,
+    tag_states,
+)
 from imagestreams.kube.secrets import pull_secret_entries
 from imagestreams.registry import Credentials, ImportMode, Platform, RegistryClient, RegistryError
 
@@ -22,6 +32,9 @@ logger = logging.getLogger(__name__)
 INSECURE_REPOSITORY_ANNOTATION = "openshift.io/image.insecureRepository"
 PREFER_ARCH_ANNOTATION = "importer.image.openshift.io/prefer-arch"
 PREFER_OS_ANNOTATION = "importer.image.openshift.io/prefer-os"
+
+# An overall bound per tag lookup, over the client's per-request timeouts and retries.
+RESOLVE_DEADLINE_SECONDS = 120.0
 
 StreamLookup = Callable[[str, str], ImageStream | None]
 
@@ -63,33 +76,94 @@ class Importer:
             reference = parse_reference(pull_spec)
         except InvalidReference as error:
             return Failure("InvalidSource", str(error))
+        state = tag_states(stream).get(tag.name)
+        mode = (tag.import_policy.import_mode if tag.import_policy else None) or ImportMode.LEGACY
+        return await self._resolve(
+            reference,
+            reference.manifest_reference,
+            keyring,
+            insecure=bool(tag.import_policy and tag.import_policy.insecure) or _insecure_stream(stream),
+            mode=ImportMode(mode),
+            preferred=_preferred_platform(tag.annotations or {}),
+            known=frozenset(item.image for item in (state.items if state else None) or []),
+        )
+
+    async def repository(self, stream: ImageStream, limit: int) -> RepositoryResult:
+        """Import the tags of spec.dockerImageRepository, most relevant first, up to `limit`."""
+        spec = stream.spec.docker_image_repository or ""
+        try:
+            reference = parse_reference(spec)
+        except InvalidReference as error:
+            return RepositoryResult(spec, {}, failure=Failure("InvalidSource", str(error)))
+        refusal = self.policy.refusal(reference.api_host)
+        if refusal:
+            return RepositoryResult(spec, {}, failure=Failure("Forbidden", refusal))
+        keyring = await pull_secret_entries(self.kube, stream.metadata.get("namespace", ""))
+        insecure = _insecure_stream(stream)
+        try:
+            available = await self.registry.list_tags(
+                reference.api_host,
+                reference.normalized_repository,
+                credentials=_credentials(keyring, reference),
+                insecure=insecure,
+            )
+        except RegistryError as error:
+            return RepositoryResult(spec, {}, failure=Failure(error.reason, error.message))
+        spec_tags = [tag.name for tag in stream.spec.tags or []]
+        chosen, additional = repository_tags_to_import(prioritize_tags(available), spec_tags, limit)
+        states = tag_states(stream)
+        results = await asyncio.gather(
+            *(
+                self._resolve(
+                    reference,
+                    name,
+                    keyring,
+                    insecure=insecure,
+                    mode=ImportMode.LEGACY,
+                    preferred=None,
+                    known=frozenset(item.image for item in (states[name].items if name in states else None) or []),
+                )
+                for name in chosen
+            )
+        )
+        return RepositoryResult(spec, dict(zip(chosen, results, strict=True)), tuple(additional))
+
+    async def _resolve(
+        self,
+        reference: ImageReference,
+        tag_or_digest: str,
+        keyring: list[KeyringEntry],
+        *,
+        insecure: bool,
+        mode: ImportMode,
+        preferred: Platform | None,
+        known: frozenset[str],
+    ) -> Outcome:
         refusal = self.policy.refusal(reference.api_host)
         if refusal:
             return Failure("Forbidden", refusal)
-        matches = lookup(keyring, reference.registry_host, reference.normalized_repository)
-        credentials = Credentials(matches[0].username, matches[0].password) if matches else None
-        annotations = stream.metadata.get("annotations") or {}
-        insecure = bool(tag.import_policy and tag.import_policy.insecure) or (
-            annotations.get(INSECURE_REPOSITORY_ANNOTATION) == "true"
-        )
-        mode = (tag.import_policy.import_mode if tag.import_policy else None) or ImportMode.LEGACY
-        state = tag_states(stream).get(tag.name)
-        known = frozenset(item.image for item in (state.items if state else None) or [])
         try:
-            resolved = await self.registry.resolve(
-                reference.api_host,
-                reference.normalized_repository,
-                reference.manifest_reference,
-                credentials=credentials,
-                insecure=insecure,
-                import_mode=ImportMode(mode),
-                preferred=_preferred_platform(tag.annotations or {}),
-                known_digests=known,
+            async with asyncio.timeout(RESOLVE_DEADLINE_SECONDS):
+                resolved = await self.registry.resolve(
+                    reference.api_host,
+                    reference.normalized_repository,
+                    tag_or_digest,
+                    credentials=_credentials(keyring, reference),
+                    insecure=insecure,
+                    import_mode=mode,
+                    preferred=preferred,
+                    known_digests=known,
+                )
+        except TimeoutError:
+            return Failure(
+                "Timeout",
+                f"{reference.exact()}: no answer within {RESOLVE_DEADLINE_SECONDS:.0f}s; the registry is slow or "
+                "unreachable, the import is retried on schedule or on request",
             )
         except RegistryError as error:
             return Failure(error.reason, error.message)
         except ValueError as error:
-            return Failure("InvalidSource", f"{pull_spec}: {error}")
+            return Failure("InvalidSource", f"{reference.exact()}: {error}")
         return Resolved(reference.with_digest(resolved.digest), resolved.digest)
 
     def _copy_tag(self, namespace: str, stream_name: str, tag_name: str) -> Outcome:
@@ -120,6 +194,16 @@ class Importer:
             return Failure("Conflict", f"{digest} matches {len(found)} images in {namespace}/{stream_name}; give more")
         item = next(iter(found.values()))
         return Resolved(item.docker_image_reference, item.image)
+
+
+def _credentials(keyring: list[KeyringEntry], reference: ImageReference) -> Credentials | None:
+    """The first pull-secret credential for the reference's registry and path, as the kubelet picks it."""
+    matches = lookup(keyring, reference.registry_host, reference.normalized_repository)
+    return Credentials(matches[0].username, matches[0].password) if matches else None
+
+
+def _insecure_stream(stream: ImageStream) -> bool:
+    return (stream.metadata.get("annotations") or {}).get(INSECURE_REPOSITORY_ANNOTATION) == "true"
 
 
 def _preferred_platform(annotations: Mapping[str, str]) -> Platform | None:

@@ -20,6 +20,7 @@ from imagestreams.core.tags import (
     SourceType,
     classify_source,
     next_status,
+    repository_needs_import,
     tags_needing_resolution,
 )
 from imagestreams.kube.streams import StaleStream, write_status
@@ -124,6 +125,11 @@ class Reconciler:
         requested = bool(request) and request != (old_status.import_request if old_status else None)
         wanted = tags_needing_resolution(stream, requested=requested, due=due)
         outcomes = await self.importer.outcomes(stream, wanted) if wanted else {}
+        repository = (
+            await self.importer.repository(stream, self.settings.max_repository_tags)
+            if repository_needs_import(stream, requested=requested)
+            else None
+        )
         imported = [name for name in wanted if name in outcomes]
         self.scheduler.checked(key, imported, time.monotonic())
         status = next_status(
@@ -132,6 +138,7 @@ class Reconciler:
             now=rfc3339_now(),
             history_limit=self.settings.history_limit,
             import_request=request if requested else None,
+            repository=repository,
         )
         old = old_status.dump() if old_status else {}
         new = status.dump()
@@ -151,6 +158,17 @@ class Reconciler:
             return
         self.writes += 1
         self._announce(body, stream, status.model_dump(by_alias=True), outcomes)
+        if repository and repository.failure:
+            self.post_event(body, "Warning", "ImportFailed", f"{repository.repository}: {repository.failure.message}")
+        elif repository and repository.additional_tags:
+            self.post_event(
+                body,
+                "Normal",
+                "RepositoryLimit",
+                f"imported {len(repository.outcomes)} tags of {repository.repository}; "
+                f"{len(repository.additional_tags)} more were left out by the limit of "
+                f"{self.settings.max_repository_tags}: {', '.join(repository.additional_tags[:10])}",
+            )
 
     def _announce(
         self, body: dict[str, Any], stream: ImageStream, status: dict[str, Any], outcomes: dict[str, Any]

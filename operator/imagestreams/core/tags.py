@@ -17,6 +17,7 @@ from imagestreams.api.imagestream import (
     ImageStream,
     ImageStreamStatus,
     NamedTagEventList,
+    RepositoryImportState,
     SourceKind,
     TagEvent,
     TagEventCondition,
@@ -187,6 +188,38 @@ class Failure:
 Outcome = Resolved | Failure
 
 
+@dataclass(frozen=True)
+class RepositoryResult:
+    """The import of spec.dockerImageRepository: per-tag outcomes, tags left out by the limit, or why it failed."""
+
+    repository: str
+    outcomes: Mapping[str, Outcome]
+    additional_tags: tuple[str, ...] = ()
+    failure: Failure | None = None
+
+
+def repository_needs_import(stream: ImageStream, *, requested: bool) -> bool:
+    """True when spec.dockerImageRepository is set and was not imported as it is now (or an import is requested)."""
+    repository = stream.spec.docker_image_repository
+    if not repository:
+        return False
+    state = stream.status.repository_import if stream.status else None
+    return requested or state is None or state.repository != repository
+
+
+def repository_tags_to_import(
+    repository_tags: Sequence[str], spec_tags: Sequence[str], limit: int
+) -> tuple[list[str], list[str]]:
+    """Split a repository's tags (already in priority order) into those to import and those left out.
+
+    Tags named in spec are imported through their spec tag instead. A limit of 0 or less means no limit.
+    """
+    candidates = [tag for tag in repository_tags if tag not in set(spec_tags)]
+    if limit <= 0:
+        return candidates, []
+    return candidates[:limit], candidates[limit:]
+
+
 def tag_states(stream: ImageStream) -> dict[str, NamedTagEventList]:
     status = stream.status or ImageStreamStatus()
     return {entry.tag: entry for entry in status.tags or []}
@@ -278,6 +311,7 @@ def next_status(
     now: str,
     history_limit: int = DEFAULT_HISTORY_LIMIT,
     import_request: str | None = None,
+    repository: RepositoryResult | None = None,
 ) -> ImageStreamStatus:
     """The status after applying `outcomes` (by tag name) to `stream`, following aliases."""
     namespace = stream.metadata.get("namespace", "")
@@ -301,14 +335,22 @@ def next_status(
         elif isinstance(outcome, Failure):
             builder.fail(tag.name, outcome)
 
+    # Tags found in spec.dockerImageRepository live in status only, as in OpenShift.
+    repository_state = old_status.repository_import
+    if repository is not None:
+        repository_state = _apply_repository(builder, spec_tags, repository)
+
     # Then aliases, which follow their target's newest entry whatever changed it.
     for tag in spec_tags.values():
         if classify_source(namespace, name, tag).type is SourceType.ALIAS:
             _follow(builder, namespace, name, spec_tags, tag.name)
 
-    # Tags removed from spec keep no status; OpenShift drops them when the spec tag goes.
+    # Tags removed from spec keep no status, as in OpenShift; tags that only live in status
+    # (from spec.dockerImageRepository, or pushed) are kept while they have images.
     states = builder.states
-    ordered = [states[tag] for tag in sorted(states) if tag in spec_tags or _has_pushed_history(old_status, tag)]
+    ordered = [
+        states[tag] for tag in sorted(states) if tag in spec_tags or (states[tag].source is None and states[tag].items)
+    ]
     summary, updated = summarize(ordered)
     return old_status.model_copy(
         update={
@@ -316,7 +358,25 @@ def next_status(
             "tags_summary": summary,
             "updated": updated,
             "import_request": import_request or old_status.import_request,
+            "repository_import": repository_state,
         }
+    )
+
+
+def _apply_repository(
+    builder: _StatusBuilder, spec_tags: Mapping[str, TagReference], repository: RepositoryResult
+) -> RepositoryImportState:
+    for tag_name, outcome in repository.outcomes.items():
+        if tag_name in spec_tags:
+            continue
+        if isinstance(outcome, Resolved):
+            builder.record(tag_name, outcome.docker_image_reference, outcome.image)
+        elif tag_name in builder.states and builder.states[tag_name].items:
+            builder.fail(tag_name, outcome)  # keeps the tag's last good image
+    return RepositoryImportState(
+        repository=repository.repository,
+        additional_tags=list(repository.additional_tags) or None,
+        message=repository.failure.message if repository.failure else None,
     )
 
 
@@ -348,11 +408,3 @@ def summarize(tags: Sequence[NamedTagEventList]) -> tuple[str | None, str | None
         summary += f" + {len(with_images) - SUMMARY_TAGS} more..."
     updated = max(entry.items[0].created for entry in tags if entry.items)
     return summary, updated
-
-
-def _has_pushed_history(status: ImageStreamStatus, tag: str) -> bool:
-    """Status-only tags (images pushed without a spec tag) are not ours to drop."""
-    for entry in status.tags or []:
-        if entry.tag == tag:
-            return bool(entry.items) and entry.source is None
-    return False
