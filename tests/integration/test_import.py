@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
-from imagestreams.localcluster.images import ImageFormat, Platform, build_index, unique_image
+from imagestreams.localcluster.images import ImageFormat, Platform, build_image, build_index, unique_image
 from tests.conftest import OPERATOR_TEST_SETTINGS, kubectl
 from tests.helpers import OperatorProcess, eventually, pusher_for
 
@@ -374,3 +374,200 @@ def test_restarted_operator_writes_nothing_when_nothing_changed(
         assert get_stream(crds, namespace, "app")["metadata"]["resourceVersion"] == version
     finally:
         second.stop()
+
+
+def test_history_is_newest_first_and_bounded(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    images = [unique_image(f"gen{i}") for i in range(4)]
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "latest", images[0])
+        apply_stream(crds, ns, "app", [insecure_tag("latest", f"{plain_registry.host}/{repository}:latest")])
+        wait_for_tag(crds, ns, "app", "latest", image=images[0].digest)
+        for number, image in enumerate(images[1:], start=1):
+            client.push_image(repository, "latest", image)
+            kubectl(crds, "annotate", "-n", ns, "is", "app", f"imagestreams.dev/import-request={number}", "--overwrite")
+            wait_for_tag(crds, ns, "app", "latest", image=image.digest)
+    entry = status_tag(get_stream(crds, ns, "app"), "latest")
+    # The test operator keeps 3 entries (IMAGESTREAMS_HISTORY_LIMIT=3).
+    assert [item["image"] for item in entry["items"]] == [images[3].digest, images[2].digest, images[1].digest]
+    created = [item["created"] for item in entry["items"]]
+    assert created == sorted(created, reverse=True)
+    # Metadata is kept for exactly the images still in history.
+    assert [summary["image"] for summary in get_stream(crds, ns, "app")["status"]["images"]] == sorted(
+        image.digest for image in images[1:]
+    )
+
+
+def test_image_metadata_is_recorded_in_status(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    image = build_image(
+        {"app": b"binary"},
+        platform=Platform("linux", "arm64", "v8"),
+        labels={"org.opencontainers.image.source": "https://example.com/app"},
+        cmd=("/app", "--serve"),
+    )
+    amd, arm = unique_image("amd"), unique_image("arm", platform=Platform("linux", "arm64"))
+    index = build_index([amd, arm])
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+        client.push_index(repository, "multi", index)
+    apply_stream(
+        crds,
+        ns,
+        "meta",
+        [
+            insecure_tag("v1", f"{plain_registry.host}/{repository}:v1"),
+            insecure_tag(
+                "whole", f"{plain_registry.host}/{repository}:multi", importPolicy={"importMode": "PreserveOriginal"}
+            ),
+        ],
+    )
+    wait_for_tag(crds, ns, "meta", "v1", image=image.digest)
+    wait_for_tag(crds, ns, "meta", "whole", image=index.digest)
+    summaries = {summary["image"]: summary for summary in get_stream(crds, ns, "meta")["status"]["images"]}
+    single = summaries[image.digest]
+    assert (single["architecture"], single["os"], single["variant"]) == ("arm64", "linux", "v8")
+    assert single["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert single["cmd"] == ["/app", "--serve"]
+    assert single["labels"] == {"org.opencontainers.image.source": "https://example.com/app"}
+    assert single["layerCount"] == 1
+    assert single["size"] == len(image.config.data) + len(image.layers[0].data)
+    assert single["created"] == "1970-01-01T00:00:00Z"
+    whole = summaries[index.digest]
+    assert [(m["digest"], m["architecture"]) for m in whole["manifests"]] == [
+        (amd.digest, "amd64"),
+        (arm.digest, "arm64"),
+    ]
+
+
+def test_events_report_new_images_and_failures(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    image = unique_image("evented")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    apply_stream(
+        crds,
+        ns,
+        "app",
+        [
+            insecure_tag("v1", f"{plain_registry.host}/{repository}:v1"),
+            insecure_tag("gone", f"{plain_registry.host}/{repository}:gone"),
+        ],
+    )
+    wait_for_tag(crds, ns, "app", "gone", reason="NotFound")
+
+    def events() -> list[dict[str, Any]] | None:
+        items = json.loads(kubectl(crds, "get", "events", "-n", ns, "-o", "json"))["items"]
+        reasons = {item["reason"] for item in items}
+        return items if {"TagUpdated", "ImportFailed"} <= reasons else None
+
+    items = eventually(events, timeout=20, what="events for the stream")
+    by_reason = {item["reason"]: item for item in items}
+    assert by_reason["TagUpdated"]["type"] == "Normal"
+    assert image.digest in by_reason["TagUpdated"]["message"]
+    assert by_reason["ImportFailed"]["type"] == "Warning"
+    assert "gone" in by_reason["ImportFailed"]["message"]
+    assert by_reason["ImportFailed"]["involvedObject"]["kind"] == "ImageStream"
+
+
+def test_streams_sharing_a_scheduled_source_share_one_lookup_per_round(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    image = unique_image("shared")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "shared", image)
+    pull_spec = f"{plain_registry.host}/{repository}:shared"
+    streams = [f"s{i}" for i in range(5)]
+    for name in streams:
+        apply_stream(crds, ns, name, [insecure_tag("t", pull_spec, importPolicy={"scheduled": True})])
+    for name in streams:
+        wait_for_tag(crds, ns, name, "t", image=image.digest)
+    log = next(p for p in plain_registry.processes if p.name.startswith("registry-")).log_path
+    start = log.stat().st_size
+    time.sleep(9.5)  # three 3-second rounds
+    requests = log.read_text()[start:]
+    heads = requests.count(f"HEAD /v2/{repository}/manifests/shared")
+    gets = requests.count(f"GET /v2/{repository}/manifests/")
+    # One HEAD per round for the five streams together, never a GET for an unchanged image.
+    assert 2 <= heads <= 4, requests
+    assert gets == 0, requests
+
+
+def test_cross_namespace_sources(
+    crds: LocalCluster, ns: str, admin: Any, plain_registry: Registry, repository: str
+) -> None:
+    image = unique_image("shared-base")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    other = f"{ns}-base"
+    kubectl(crds, "create", "namespace", other)
+    try:
+        apply_stream(crds, other, "base", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+        wait_for_tag(crds, other, "base", "v1", image=image.digest)
+        short = image.digest[: len("sha256:") + 16]
+        apply_stream(
+            crds,
+            ns,
+            "app",
+            [
+                {"name": "base", "from": {"kind": "ImageStreamTag", "name": "base:v1", "namespace": other}},
+                {"name": "pinned", "from": {"kind": "ImageStreamImage", "name": f"base@{short}", "namespace": other}},
+            ],
+        )
+        wait_for_tag(crds, ns, "app", "base", image=image.digest)
+        entry = wait_for_tag(crds, ns, "app", "pinned", image=image.digest)
+        assert entry["items"][0]["dockerImageReference"] == f"{plain_registry.host}/{repository}@{image.digest}"
+    finally:
+        kubectl(crds, "delete", "namespace", other, "--wait=false")
+
+
+def test_openshift_manifest_with_every_spec_field_imports(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    image = unique_image("ruby")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "3.1", image)
+    manifest = f"""
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata:
+  name: ruby
+  namespace: {ns}
+  annotations:
+    openshift.io/display-name: Ruby
+    openshift.io/image.insecureRepository: "true"
+spec:
+  lookupPolicy:
+    local: true
+  tags:
+  - name: "3.1"
+    annotations:
+      description: Build and run Ruby 3.1 applications
+      importer.image.openshift.io/prefer-arch: amd64
+    from:
+      kind: DockerImage
+      name: {plain_registry.host}/{repository}:3.1
+    generation: 2
+    reference: false
+    importPolicy:
+      importMode: Legacy
+      scheduled: true
+      insecure: true
+    referencePolicy:
+      type: Local
+  - name: latest
+    from:
+      kind: ImageStreamTag
+      name: ruby:3.1
+    generation: 2
+    importPolicy:
+      importMode: Legacy
+    referencePolicy:
+      type: Source
+"""
+    kubectl(crds, "apply", "--server-side", "-f", "-", stdin=manifest)
+    wait_for_tag(crds, ns, "ruby", "3.1", image=image.digest)
+    wait_for_tag(crds, ns, "ruby", "latest", image=image.digest)

@@ -198,6 +198,40 @@ class NamedTagEventList(_Model):
     )
 
 
+class ImageManifestSummary(_Model):
+    """One child of a multi-arch image."""
+
+    digest: str = Field(description="The child manifest's digest.")
+    media_type: str | None = Field(None, alias="mediaType", description="The child manifest's media type.")
+    size: int | None = Field(None, description="The child manifest's size in bytes.")
+    architecture: str | None = Field(None, description="CPU architecture, e.g. amd64.")
+    os: str | None = Field(None, description="Operating system, e.g. linux.")
+    variant: str | None = Field(None, description="CPU variant, e.g. v8.")
+
+
+class ImageSummary(_Model):
+    """What the operator read about one image in a tag's history (OpenShift keeps this in Image objects,
+    which need cluster-wide rights to read; here anyone who can read the stream sees it)."""
+
+    image: str = Field(description="The image digest, as in status.tags[].items[].image.")
+    media_type: str | None = Field(None, alias="mediaType", description="The manifest or index media type.")
+    architecture: str | None = Field(None, description="CPU architecture, e.g. amd64.")
+    os: str | None = Field(None, description="Operating system, e.g. linux.")
+    variant: str | None = Field(None, description="CPU variant, e.g. v8.")
+    created: str | None = Field(None, description="When the image was built, from its config.")
+    size: int | None = Field(None, description="Config plus distinct layer sizes, in bytes (compressed).")
+    layer_count: int | None = Field(None, alias="layerCount", description="Number of layers.")
+    labels: dict[str, str] | None = Field(None, description="Image labels (the first 32, values cut at 256 bytes).")
+    entrypoint: list[str] | None = Field(None, description="The image's entrypoint.")
+    cmd: list[str] | None = Field(None, description="The image's default command.")
+    working_dir: str | None = Field(None, alias="workingDir", description="The image's working directory.")
+    user: str | None = Field(None, description="The user the image runs as.")
+    exposed_ports: list[str] | None = Field(None, alias="exposedPorts", description="Ports the image declares.")
+    manifests: list[ImageManifestSummary] | None = Field(
+        None, description="For a multi-arch image kept whole (PreserveOriginal): its children."
+    )
+
+
 class RepositoryImportState(_Model):
     """Operator bookkeeping for spec.dockerImageRepository (not an OpenShift field)."""
 
@@ -234,6 +268,12 @@ class ImageStreamStatus(_Model):
         None,
         description="Operator bookkeeping for `kubectl get`: when any tag last pointed at a new image "
         "(not an OpenShift field).",
+    )
+    images: list[ImageSummary] | None = Field(
+        None,
+        description="Operator bookkeeping: metadata of every image in the tags' histories, by digest "
+        "(not an OpenShift field).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["image"]},
     )
     repository_import: RepositoryImportState | None = Field(
         None,

@@ -1,28 +1,57 @@
-"""`python -m imagestreams.controller` (console script `imagestreams-operator`): run the operator."""
+"""`imagestream-operator` (or `python -m imagestreams.controller`): run the image stream operator.
+
+Every setting can be given as a flag or as an IMAGESTREAMS_* environment variable; a flag wins.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import kopf
 
-from imagestreams.api.settings import OperatorSettings, SettingsError
+from imagestreams.api.settings import ENV_PREFIX, OperatorSettings, SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagestream-operator", description=__doc__)
+    parser.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log line format")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    settings = parser.add_argument_group("settings (default: the IMAGESTREAMS_* variable, else the built-in default)")
+    for name, field in OperatorSettings.model_fields.items():
+        default = field.default
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        settings.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            metavar="VALUE",
+            help=f"{field.description} [env {ENV_PREFIX}{name.upper()}; default {shown or 'none'}]",
+        )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="imagestreams-operator", description=__doc__)
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    environ = dict(os.environ)
+    for name in OperatorSettings.model_fields:
+        value = getattr(args, name)
+        if value is not None:
+            environ[f"{ENV_PREFIX}{name.upper()}"] = value
     try:
-        settings = OperatorSettings.from_env()
+        settings = OperatorSettings.from_env(environ)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # The handlers read the settings from the environment at start-up; pass the flags on that way.
+    os.environ.update({key: value for key, value in environ.items() if key.startswith(ENV_PREFIX)})
     import imagestreams.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with Kopf
 
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
     namespaces = list(settings.namespaces)
-    kopf.configure(verbose=args.verbose)
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces)
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from imagestreams.controller.importer import Importer
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.registrypolicy import RegistryPolicy
+from imagestreams.kube.events import post_event
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Runtime:
             kube=self.kube,
             policy=RegistryPolicy(settings.allowed_registries, settings.denied_registries),
             streams=self.cache.stream,
+            reuse_seconds=settings.scheduled_interval_seconds * 0.9,
         )
         self.reconciler = Reconciler(
             cache=self.cache,
@@ -56,7 +59,7 @@ class Runtime:
             kube=self.kube,
             settings=settings,
             scheduler=self.scheduler,
-            post_event=_post_event,
+            post_event=functools.partial(post_event, self.kube),
         )
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -90,10 +93,6 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
-def _post_event(body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
-    kopf.event(body, type=event_type, reason=reason, message=message)  # type: ignore[arg-type]
-
-
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _runtime  # noqa: PLW0603 - one runtime per operator process
@@ -121,10 +120,10 @@ def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, *
         return
     key = (namespace, name)
     if type == "DELETED":
-        _runtime.cache.bodies.pop(key, None)
+        _runtime.cache.remove(key)
         _runtime.scheduler.forget(key)
     else:
-        _runtime.cache.bodies[key] = dict(body)
+        _runtime.cache.put(key, dict(body))
         _runtime.queue.add(key)
     # Streams that copy a tag from this one may now find it.
     for dependent in _runtime.cache.dependents(namespace, name):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from lightkube import AsyncClient
 
-from imagestreams.api.imagestream import ImageStream, TagReference
+from imagestreams.api.imagestream import ImageManifestSummary, ImageStream, ImageSummary, TagReference
 from imagestreams.core.keyring import KeyringEntry, lookup
 from imagestreams.core.references import ImageReference, InvalidReference, parse_reference
 from imagestreams.core.registrypolicy import RegistryPolicy
@@ -25,7 +27,7 @@ from imagestreams.core.tags import (
     tag_states,
 )
 from imagestreams.kube.secrets import pull_secret_entries
-from imagestreams.registry import Credentials, ImportMode, Platform, RegistryClient, RegistryError
+from imagestreams.registry import Credentials, ImportMode, Platform, RegistryClient, RegistryError, ResolvedImage
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ INSECURE_REPOSITORY_ANNOTATION = "openshift.io/image.insecureRepository"
 PREFER_ARCH_ANNOTATION = "importer.image.openshift.io/prefer-arch"
 PREFER_OS_ANNOTATION = "importer.image.openshift.io/prefer-os"
 
+MAX_REMEMBERED_LOOKUPS = 10_000
 # An overall bound per tag lookup, over the client's per-request timeouts and retries.
 RESOLVE_DEADLINE_SECONDS = 120.0
 
@@ -45,9 +48,20 @@ class Importer:
     kube: AsyncClient
     policy: RegistryPolicy
     streams: StreamLookup  # (namespace, name) -> the cached stream, if any
+    # Scheduled checks reuse a lookup of the same source made within this many seconds (one scheduling
+    # interval), so streams sharing a source cost one registry lookup per round between them.
+    reuse_seconds: float = 0.0
+    lookups: int = 0  # registry lookups made, for metrics and tests
+    _recent: dict[tuple[object, ...], tuple[float, ResolvedImage]] = field(default_factory=dict)
+    _inflight: dict[tuple[object, ...], asyncio.Task[ResolvedImage]] = field(default_factory=dict)
 
-    async def outcomes(self, stream: ImageStream, tag_names: list[str]) -> dict[str, Outcome]:
-        """Look up every named tag's source concurrently; failures become Failure outcomes."""
+    async def outcomes(
+        self, stream: ImageStream, tag_names: list[str], scheduled_only: frozenset[str] = frozenset()
+    ) -> dict[str, Outcome]:
+        """Look up every named tag's source concurrently; failures become Failure outcomes.
+
+        Tags in `scheduled_only` are looked up for their schedule alone and may reuse a recent lookup.
+        """
         namespace = stream.metadata.get("namespace", "")
         spec_tags = {tag.name: tag for tag in stream.spec.tags or []}
         needs_secrets = any(
@@ -55,14 +69,18 @@ class Importer:
             for name in tag_names
         )
         keyring = await pull_secret_entries(self.kube, namespace) if needs_secrets else []
-        results = await asyncio.gather(*(self._outcome(stream, spec_tags[name], keyring) for name in tag_names))
+        results = await asyncio.gather(
+            *(self._outcome(stream, spec_tags[name], keyring, reuse=name in scheduled_only) for name in tag_names)
+        )
         return dict(zip(tag_names, results, strict=True))
 
-    async def _outcome(self, stream: ImageStream, tag: TagReference, keyring: list[KeyringEntry]) -> Outcome:
+    async def _outcome(
+        self, stream: ImageStream, tag: TagReference, keyring: list[KeyringEntry], *, reuse: bool
+    ) -> Outcome:
         namespace = stream.metadata.get("namespace", "")
         source = classify_source(namespace, stream.metadata.get("name", ""), tag)
         if source.type is SourceType.IMPORT:
-            return await self._import(stream, tag, source.target, keyring)
+            return await self._import(stream, tag, source.target, keyring, reuse=reuse)
         if source.type is SourceType.OTHER_STREAM_TAG:
             return self._copy_tag(source.namespace, source.stream, source.target)
         if source.type is SourceType.STREAM_IMAGE:
@@ -70,7 +88,7 @@ class Importer:
         return Failure("InvalidSource", f"tag {tag.name} has no source to look up")
 
     async def _import(
-        self, stream: ImageStream, tag: TagReference, pull_spec: str, keyring: list[KeyringEntry]
+        self, stream: ImageStream, tag: TagReference, pull_spec: str, keyring: list[KeyringEntry], *, reuse: bool
     ) -> Outcome:
         try:
             reference = parse_reference(pull_spec)
@@ -82,6 +100,7 @@ class Importer:
             reference,
             reference.manifest_reference,
             keyring,
+            reuse=reuse,
             insecure=bool(tag.import_policy and tag.import_policy.insecure) or _insecure_stream(stream),
             mode=ImportMode(mode),
             preferred=_preferred_platform(tag.annotations or {}),
@@ -138,21 +157,42 @@ class Importer:
         mode: ImportMode,
         preferred: Platform | None,
         known: frozenset[str],
+        reuse: bool = False,
     ) -> Outcome:
         refusal = self.policy.refusal(reference.api_host)
         if refusal:
             return Failure("Forbidden", refusal)
+        credentials = _credentials(keyring, reference)
+        key = (
+            reference.api_host,
+            reference.normalized_repository,
+            tag_or_digest,
+            credentials.identity if credentials else None,
+            insecure,
+            mode,
+            preferred,
+        )
+        now = time.monotonic()
+        recent = self._recent.get(key)
+        if reuse and recent and now - recent[0] < self.reuse_seconds:
+            cached = recent[1]
+            if cached.complete or cached.digest in known:
+                return Resolved(reference.with_digest(cached.digest), cached.digest, image_summary(cached))
         try:
             async with asyncio.timeout(RESOLVE_DEADLINE_SECONDS):
-                resolved = await self.registry.resolve(
-                    reference.api_host,
-                    reference.normalized_repository,
-                    tag_or_digest,
-                    credentials=_credentials(keyring, reference),
-                    insecure=insecure,
-                    import_mode=mode,
-                    preferred=preferred,
-                    known_digests=known,
+                resolved = await self._shared_lookup(
+                    key,
+                    lambda: self.registry.resolve(
+                        reference.api_host,
+                        reference.normalized_repository,
+                        tag_or_digest,
+                        credentials=credentials,
+                        insecure=insecure,
+                        import_mode=mode,
+                        preferred=preferred,
+                        known_digests=known,
+                    ),
+                    known,
                 )
         except TimeoutError:
             return Failure(
@@ -164,7 +204,31 @@ class Importer:
             return Failure(error.reason, error.message)
         except ValueError as error:
             return Failure("InvalidSource", f"{reference.exact()}: {error}")
-        return Resolved(reference.with_digest(resolved.digest), resolved.digest)
+        self._remember(key, now, resolved)
+        return Resolved(reference.with_digest(resolved.digest), resolved.digest, image_summary(resolved))
+
+    async def _shared_lookup(
+        self,
+        key: tuple[object, ...],
+        lookup: Callable[[], Coroutine[Any, Any, ResolvedImage]],
+        known: frozenset[str],
+    ) -> ResolvedImage:
+        """Join an identical lookup already in flight (from any stream), or start one."""
+        running = self._inflight.get(key)
+        if running is not None:
+            resolved = await asyncio.shield(running)
+            if resolved.complete or resolved.digest in known:
+                return resolved
+        self.lookups += 1
+        task = asyncio.create_task(lookup())
+        self._inflight[key] = task
+        task.add_done_callback(lambda done: self._inflight.pop(key, None) if self._inflight.get(key) is done else None)
+        return await asyncio.shield(task)
+
+    def _remember(self, key: tuple[object, ...], now: float, resolved: ResolvedImage) -> None:
+        if len(self._recent) > MAX_REMEMBERED_LOOKUPS:
+            self._recent = {k: v for k, v in self._recent.items() if now - v[0] < self.reuse_seconds}
+        self._recent[key] = (now, resolved)
 
     def _copy_tag(self, namespace: str, stream_name: str, tag_name: str) -> Outcome:
         source = self.streams(namespace, stream_name)
@@ -174,7 +238,7 @@ class Importer:
         if state is None or not state.items:
             return Failure("NotFound", f"tag {tag_name} of image stream {namespace}/{stream_name} has no image yet")
         newest = state.items[0]
-        return Resolved(newest.docker_image_reference, newest.image)
+        return Resolved(newest.docker_image_reference, newest.image, _summary_in(source, newest.image))
 
     def _copy_image(self, namespace: str, stream_name: str, digest: str) -> Outcome:
         source = self.streams(namespace, stream_name)
@@ -193,7 +257,59 @@ class Importer:
         if len(found) > 1:
             return Failure("Conflict", f"{digest} matches {len(found)} images in {namespace}/{stream_name}; give more")
         item = next(iter(found.values()))
-        return Resolved(item.docker_image_reference, item.image)
+        return Resolved(item.docker_image_reference, item.image, _summary_in(source, item.image))
+
+
+MAX_LABELS = 32
+MAX_LABEL_VALUE = 256
+
+
+def image_summary(resolved: ResolvedImage) -> ImageSummary | None:
+    """What status keeps about a newly read image; None when the client read nothing new."""
+    if not resolved.complete:
+        return None
+    metadata = resolved.metadata
+    children = (
+        [
+            ImageManifestSummary(
+                digest=child.digest,
+                media_type=child.media_type,
+                size=child.size,
+                architecture=child.architecture or None,
+                os=child.os or None,
+                variant=child.variant,
+            )
+            for child in resolved.manifests
+        ]
+        if metadata is None
+        else None
+    )
+    if metadata is None:
+        return ImageSummary(image=resolved.digest, media_type=resolved.media_type, manifests=children or None)
+    labels = dict(sorted(metadata.labels.items())[:MAX_LABELS])
+    return ImageSummary(
+        image=resolved.digest,
+        media_type=metadata.media_type,
+        architecture=metadata.architecture or None,
+        os=metadata.os or None,
+        variant=metadata.variant,
+        created=metadata.created,
+        size=metadata.size,
+        layer_count=len(metadata.layers),
+        labels={key: value[:MAX_LABEL_VALUE] for key, value in labels.items()} or None,
+        entrypoint=list(metadata.entrypoint) if metadata.entrypoint is not None else None,
+        cmd=list(metadata.cmd) if metadata.cmd is not None else None,
+        working_dir=metadata.working_dir,
+        user=metadata.user,
+        exposed_ports=list(metadata.exposed_ports) or None,
+    )
+
+
+def _summary_in(stream: ImageStream, digest: str) -> ImageSummary | None:
+    for summary in (stream.status.images if stream.status else None) or []:
+        if summary.image == digest:
+            return summary
+    return None
 
 
 def _credentials(keyring: list[KeyringEntry], reference: ImageReference) -> Credentials | None:

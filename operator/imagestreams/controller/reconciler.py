@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 IMPORT_REQUEST_ANNOTATION = "imagestreams.dev/import-request"
 StreamKey = tuple[str, str]
-EventPoster = Callable[[dict[str, Any], str, str, str], None]
+EventPoster = Callable[[dict[str, Any], str, str, str], Awaitable[None]]
 
 
 def rfc3339_now() -> str:
@@ -41,16 +41,24 @@ class StreamCache:
     """The latest body of every watched stream, fed by watch events."""
 
     bodies: dict[StreamKey, dict[str, Any]] = field(default_factory=dict)
+    parsed: dict[StreamKey, ImageStream] = field(default_factory=dict)
+
+    def put(self, key: StreamKey, body: dict[str, Any]) -> None:
+        self.bodies[key] = body
+        self.parsed[key] = ImageStream.model_validate(body)
+
+    def remove(self, key: StreamKey) -> None:
+        self.bodies.pop(key, None)
+        self.parsed.pop(key, None)
 
     def stream(self, namespace: str, name: str) -> ImageStream | None:
-        body = self.bodies.get((namespace, name))
-        return ImageStream.model_validate(body) if body is not None else None
+        """The stream as last seen (parsed once per event; callers must not modify it)."""
+        return self.parsed.get((namespace, name))
 
     def dependents(self, namespace: str, name: str) -> list[StreamKey]:
         """Streams whose tags copy from (namespace, name) and have not resolved yet."""
         found = []
-        for key, body in self.bodies.items():
-            stream = ImageStream.model_validate(body)
+        for key, stream in self.parsed.items():
             for tag in stream.spec.tags or []:
                 source = classify_source(key[0], key[1], tag)
                 if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE) and (
@@ -87,10 +95,7 @@ class Scheduler:
         """Scheduled tags whose time has come and that fit in the budget."""
         interval = self.settings.scheduled_interval_seconds
         result: dict[StreamKey, set[str]] = {}
-        for key in list(cache.bodies):
-            stream = cache.stream(*key)
-            if stream is None:
-                continue
+        for key, stream in list(cache.parsed.items()):
             for tag in stream.spec.tags or []:
                 scheduled = bool(tag.import_policy and tag.import_policy.scheduled)
                 if not scheduled or classify_source(*key, tag).type is not SourceType.IMPORT:
@@ -124,7 +129,8 @@ class Reconciler:
         old_status = stream.status
         requested = bool(request) and request != (old_status.import_request if old_status else None)
         wanted = tags_needing_resolution(stream, requested=requested, due=due)
-        outcomes = await self.importer.outcomes(stream, wanted) if wanted else {}
+        scheduled_only = frozenset(wanted) - set(tags_needing_resolution(stream, requested=requested))
+        outcomes = await self.importer.outcomes(stream, wanted, scheduled_only) if wanted else {}
         repository = (
             await self.importer.repository(stream, self.settings.max_repository_tags)
             if repository_needs_import(stream, requested=requested)
@@ -157,11 +163,13 @@ class Reconciler:
             logger.info("not writing status, the stream changed meanwhile: %s", stale)
             return
         self.writes += 1
-        self._announce(body, stream, status.model_dump(by_alias=True), outcomes)
+        await self._announce(body, stream, status.model_dump(by_alias=True), outcomes)
         if repository and repository.failure:
-            self.post_event(body, "Warning", "ImportFailed", f"{repository.repository}: {repository.failure.message}")
+            await self.post_event(
+                body, "Warning", "ImportFailed", f"{repository.repository}: {repository.failure.message}"
+            )
         elif repository and repository.additional_tags:
-            self.post_event(
+            await self.post_event(
                 body,
                 "Normal",
                 "RepositoryLimit",
@@ -170,7 +178,7 @@ class Reconciler:
                 f"{self.settings.max_repository_tags}: {', '.join(repository.additional_tags[:10])}",
             )
 
-    def _announce(
+    async def _announce(
         self, body: dict[str, Any], stream: ImageStream, status: dict[str, Any], outcomes: dict[str, Any]
     ) -> None:
         """Events for what changed: a new image per tag (Normal), a failed import (Warning)."""
@@ -180,11 +188,11 @@ class Reconciler:
             newest = (entry.get("items") or [None])[0]
             old_newest = previous.items[0].image if previous and previous.items else None
             if newest and newest.get("image") and newest["image"] != old_newest:
-                self.post_event(
+                await self.post_event(
                     body, "Normal", "TagUpdated", f"tag {entry['tag']} now points at {newest['dockerImageReference']}"
                 )
         for tag, outcome in outcomes.items():
             if isinstance(outcome, Failure):
                 old_conditions = before[tag].conditions if tag in before else None
                 if not old_conditions or old_conditions[0].message != outcome.message:
-                    self.post_event(body, "Warning", "ImportFailed", f"tag {tag}: {outcome.message}")
+                    await self.post_event(body, "Warning", "ImportFailed", f"tag {tag}: {outcome.message}")

@@ -16,6 +16,7 @@ from enum import StrEnum
 from imagestreams.api.imagestream import (
     ImageStream,
     ImageStreamStatus,
+    ImageSummary,
     NamedTagEventList,
     RepositoryImportState,
     SourceKind,
@@ -173,10 +174,11 @@ def follow_aliases(namespace: str, stream_name: str, tags: Mapping[str, TagRefer
 
 @dataclass(frozen=True)
 class Resolved:
-    """A tag's image as found by an import or in another stream."""
+    """A tag's image as found by an import or in another stream, with its metadata when newly read."""
 
     docker_image_reference: str
     image: str
+    summary: ImageSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,8 @@ def next_status(
         if classify_source(namespace, name, tag).type is SourceType.ALIAS:
             _follow(builder, namespace, name, spec_tags, tag.name)
 
+    images = _images(old_status, outcomes, repository, builder.states)
+
     # Tags removed from spec keep no status, as in OpenShift; tags that only live in status
     # (from spec.dockerImageRepository, or pushed) are kept while they have images.
     states = builder.states
@@ -359,8 +363,26 @@ def next_status(
             "updated": updated,
             "import_request": import_request or old_status.import_request,
             "repository_import": repository_state,
+            "images": images,
         }
     )
+
+
+def _images(
+    old: ImageStreamStatus,
+    outcomes: Mapping[str, Outcome],
+    repository: RepositoryResult | None,
+    states: Mapping[str, NamedTagEventList],
+) -> list[ImageSummary] | None:
+    """Metadata for exactly the images still in some tag's history: old entries kept, new ones added."""
+    in_history = {item.image for state in states.values() for item in state.items or [] if item.image}
+    known = {summary.image: summary for summary in old.images or []}
+    fresh = [*outcomes.values(), *(repository.outcomes.values() if repository else [])]
+    for outcome in fresh:
+        if isinstance(outcome, Resolved) and outcome.summary and outcome.image not in known:
+            known[outcome.image] = outcome.summary
+    kept = [known[digest] for digest in sorted(known) if digest in in_history]
+    return kept or None
 
 
 def _apply_repository(

@@ -189,6 +189,8 @@ def image_metadata(manifest: ParsedImage, config_body: bytes) -> ImageMetadata:
     distinct = {layer.digest: layer.size for layer in manifest.layers}
     created = config.get("created")
     variant = config.get("variant")
+    run = inner if isinstance(inner, dict) else {}
+    ports = run.get("ExposedPorts")
     return ImageMetadata(
         digest=manifest.digest,
         media_type=manifest.media_type,
@@ -200,4 +202,14 @@ def image_metadata(manifest: ParsedImage, config_body: bytes) -> ImageMetadata:
         layers=manifest.layers,
         config_digest=manifest.config.digest,
         variant=str(variant) if variant else None,
+        entrypoint=_strings(run.get("Entrypoint")),
+        cmd=_strings(run.get("Cmd")),
+        working_dir=str(run.get("WorkingDir") or "") or None,
+        user=str(run.get("User") or "") or None,
+        exposed_ports=tuple(sorted(str(port) for port in ports)) if isinstance(ports, dict) else (),
     )
+
+
+def _strings(value: object) -> tuple[str, ...] | None:
+    """A config list such as Cmd; None when absent or not a list."""
+    return tuple(str(item) for item in value) if isinstance(value, list) else None

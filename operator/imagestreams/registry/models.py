@@ -89,6 +89,11 @@ class ImageMetadata:
     layers: tuple[Layer, ...]
     config_digest: str
     variant: str | None = None
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    user: str | None = None
+    exposed_ports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
