@@ -12,7 +12,7 @@ setup-python:
 	scripts/setup.sh --python
 
 dev: setup  ## local cluster + registry until Ctrl-C
-	$(PY) -m imagestreams.localcluster up --apply crds/
+	$(PY) -m imagestreams.localcluster up --apply crds/ --operator --demo
 
 test: setup  ## the whole suite against the real local cluster and registries
 	$(PY) -m pytest $(PYTEST_ARGS)

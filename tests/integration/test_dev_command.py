@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx2
 
-from imagestreams.localcluster.images import PushClient, unique_image
+from tests.helpers import eventually
 
 CONFIGMAP = """apiVersion: v1
 kind: ConfigMap
@@ -28,10 +28,11 @@ def _processes_mentioning(text: str) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                # The operator names the work directory only in its environment (KUBECONFIG).
+                seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
             except OSError:
                 continue
-            if text in cmdline:
+            if text.encode() in seen:
                 found.append(int(entry.name))
     return found
 
@@ -40,7 +41,19 @@ def test_up_serves_until_ctrl_c_then_stops_every_process(tmp_path: Path) -> None
     workdir, manifests = tmp_path / "cluster", tmp_path / "manifests"
     manifests.mkdir()
     (manifests / "configmap.yaml").write_text(CONFIGMAP)
-    command = [sys.executable, "-m", "imagestreams.localcluster", "up", f"--workdir={workdir}", f"--apply={manifests}"]
+    crds = Path(__file__).resolve().parents[2] / "crds"
+    # What `make dev` runs, plus one extra manifest directory.
+    command = [
+        sys.executable,
+        "-m",
+        "imagestreams.localcluster",
+        "up",
+        f"--workdir={workdir}",
+        f"--apply={crds}",
+        f"--apply={manifests}",
+        "--operator",
+        "--demo",
+    ]
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -72,10 +85,50 @@ def test_up_serves_until_ctrl_c_then_stops_every_process(tmp_path: Path) -> None
             check=True,
         )
         assert got.stdout == "world"
-        with PushClient(f"http://{registry}") as client:
-            image = unique_image("dev")
-            assert client.push_image("demo/app", "v1", image) == image.digest
-        assert len(_processes_mentioning(str(workdir))) >= 3  # etcd, apiserver, controller-manager, registry
+        assert "demo: imagestream demo/hello imported" in text
+        # The printed walk-through works: push, request an import, see the new digest.
+        pushed = subprocess.run(
+            [sys.executable, "-m", "imagestreams.localcluster", "push", f"http://{registry}/demo/hello:latest"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        digest = pushed.split(" as ")[1].strip()
+        subprocess.run(
+            [
+                kubectl,
+                f"--kubeconfig={kubeconfig}",
+                "annotate",
+                "is/hello",
+                "-n",
+                "demo",
+                "imagestreams.dev/import-request=test",
+                "--overwrite",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+        def imported() -> bool:
+            current = subprocess.run(
+                [
+                    kubectl,
+                    f"--kubeconfig={kubeconfig}",
+                    "get",
+                    "is/hello",
+                    "-n",
+                    "demo",
+                    "-o=jsonpath={.status.tags[0].items[0].image}",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            return current == digest
+
+        eventually(imported, timeout=30, what="the demo stream to import the pushed image")
+        # This command, etcd, apiserver, controller-manager, registry and the operator.
+        assert len(_processes_mentioning(str(workdir))) >= 6
 
         process.send_signal(signal.SIGINT)
         remaining, _ = process.communicate(timeout=30)

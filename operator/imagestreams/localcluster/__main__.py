@@ -1,8 +1,10 @@
-"""`python -m imagestreams.localcluster up`: run the local cluster and a registry until Ctrl-C."""
+"""`imagestreams-localcluster`: run the local cluster (and the operator with a demo) until Ctrl-C,
+or push a fresh test image to a registry."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import subprocess
 import sys
@@ -13,20 +15,104 @@ from types import FrameType
 
 from imagestreams.localcluster.binaries import Binaries, MissingBinary
 from imagestreams.localcluster.cluster import ClusterSettings, LocalCluster
-from imagestreams.localcluster.processes import ProcessFailed
-from imagestreams.localcluster.registry import RegistryKind
+from imagestreams.localcluster.images import PushClient, unique_image
+from imagestreams.localcluster.processes import ManagedProcess, ProcessFailed
+from imagestreams.localcluster.registry import Registry, RegistryKind
+
+DEMO_NAMESPACE = "demo"
+DEMO_STREAM = "hello"
+DEMO_REPOSITORY = "demo/hello"
+
+
+def _kubectl(binaries: Binaries, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [str(binaries.kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
 
 
 def _apply_manifests(binaries: Binaries, kubeconfig: Path, directory: Path) -> None:
     manifests = sorted(p for p in directory.glob("*.yaml") if p.is_file()) if directory.is_dir() else []
     if not manifests:
-        print(f"  {directory}/: no manifests to apply yet")
+        print(f"  {directory}/: no manifests to apply")
         return
     for manifest in manifests:
-        subprocess.run(
-            [str(binaries.kubectl), f"--kubeconfig={kubeconfig}", "apply", "--server-side", "-f", str(manifest)],
-            check=True,
+        print(_kubectl(binaries, kubeconfig, "apply", "--server-side", "-f", str(manifest)).strip())
+    _kubectl(binaries, kubeconfig, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
+
+
+def _start_operator(cluster: LocalCluster) -> ManagedProcess:
+    operator = ManagedProcess(
+        "imagestream-operator",
+        [sys.executable, "-m", "imagestreams.controller"],
+        cluster.workdir / "logs",
+        env={
+            "KUBECONFIG": str(cluster.admin_kubeconfig),
+            "IMAGESTREAMS_EXTRA_CA_FILE": str(cluster.ca_file),
+            "IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": "30",
+            "PYTHONUNBUFFERED": "1",
+        },
+    )
+    operator.start()
+    operator.wait_until(
+        lambda: "image stream operator started" in operator.log_path.read_text(errors="replace"),
+        60,
+        "the operator to start",
+    )
+    return operator
+
+
+def _demo(binaries: Binaries, cluster: LocalCluster, registry: Registry) -> None:
+    """Push an image, create a stream that imports it on a schedule, and wait for the first import."""
+    with PushClient(registry.url, ca_file=registry.ca_file) as client:
+        image = unique_image("demo")
+        client.push_image(DEMO_REPOSITORY, "latest", image)
+    stream = {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStream",
+        "metadata": {"name": DEMO_STREAM, "namespace": DEMO_NAMESPACE},
+        "spec": {
+            "tags": [
+                {
+                    "name": "latest",
+                    "from": {"kind": "DockerImage", "name": f"{registry.host}/{DEMO_REPOSITORY}:latest"},
+                    # The demo registry speaks plain HTTP, which an import must be allowed to use.
+                    "importPolicy": {"scheduled": True, "insecure": True},
+                }
+            ]
+        },
+    }
+    kubeconfig = cluster.admin_kubeconfig
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}}
+    _kubectl(binaries, kubeconfig, "apply", "--server-side", "-f", "-", stdin=json.dumps(namespace))
+    _kubectl(binaries, kubeconfig, "apply", "--server-side", "-f", "-", stdin=json.dumps(stream))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = _kubectl(
+            binaries,
+            kubeconfig,
+            "get",
+            "is",
+            DEMO_STREAM,
+            "-n",
+            DEMO_NAMESPACE,
+            "-o",
+            "jsonpath={.status.tags[0].items[0].image}",
         )
+        if current == image.digest:
+            print(
+                f"  demo: imagestream {DEMO_NAMESPACE}/{DEMO_STREAM} imported {registry.host}/{DEMO_REPOSITORY}:latest"
+            )
+            print(f"        as {image.digest}")
+            return
+        time.sleep(0.5)
+    print("  demo: the first import did not finish within 30 s; see the operator log", file=sys.stderr)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -53,36 +139,89 @@ def up(args: argparse.Namespace) -> int:
     except ProcessFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    operator: ManagedProcess | None = None
     try:
         print(f"local cluster {cluster.timings.summary()}")
         for directory in args.apply:
             _apply_manifests(binaries, cluster.admin_kubeconfig, Path(directory))
-        env_file = cluster.workdir / "env.sh"
-        lines = [f"export KUBECONFIG={cluster.admin_kubeconfig}"]
-        for kind, registry in cluster.registries.items():
-            lines.append(f"export IMAGESTREAMS_REGISTRY_{kind.name}={registry.host}")
-        env_file.write_text("\n".join(lines) + "\n")
-        print()
-        print(f"  KUBECONFIG={cluster.admin_kubeconfig}")
-        print(f"  kubectl:   {binaries.kubectl}  (Kubernetes {binaries.kubernetes_version})")
-        for kind, registry in cluster.registries.items():
-            extra = f", CA {registry.ca_file}" if registry.ca_file else ""
-            print(f"  registry ({kind.value}): {registry.host}  ({registry.url}{extra})")
-        print(f"  logs:      {cluster.workdir / 'logs'}")
-        print(f"  shell:     source {env_file}")
-        print("\nrunning; press Ctrl-C to stop and clean up", flush=True)
+        if args.operator:
+            operator = _start_operator(cluster)
+            print(f"  operator running (log: {operator.log_path})")
+            if args.demo:
+                _demo(binaries, cluster, cluster.registries[kinds[0]])
+        _print_usage(binaries, cluster, kinds, demo=bool(args.operator and args.demo))
         while not stop.is_set():
-            for process in cluster.processes:
+            for process in [*cluster.processes, *([operator] if operator else [])]:
                 if not process.running():
                     print(f"error: {process.name} exited; see {process.log_path}", file=sys.stderr)
                     return 1
             stop.wait(1.0)
         return 0
+    except (RuntimeError, ProcessFailed) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     finally:
         print("\nstopping ...", flush=True)
         started = time.monotonic()
+        if operator is not None:
+            operator.stop()
         cluster.stop()
         print(f"stopped in {time.monotonic() - started:.1f}s")
+
+
+def _print_usage(binaries: Binaries, cluster: LocalCluster, kinds: tuple[RegistryKind, ...], *, demo: bool) -> None:
+    env_file = cluster.workdir / "env.sh"
+    lines = [
+        f"export KUBECONFIG={cluster.admin_kubeconfig}",
+        f'export PATH="{binaries.kubectl.parent}:$PATH"',
+    ]
+    for kind, registry in cluster.registries.items():
+        lines.append(f"export IMAGESTREAMS_REGISTRY_{kind.name}={registry.host}")
+    env_file.write_text("\n".join(lines) + "\n")
+    print()
+    print(f"  KUBECONFIG={cluster.admin_kubeconfig}")
+    print(f"  kubectl:   {binaries.kubectl}  (Kubernetes {binaries.kubernetes_version})")
+    for kind, registry in cluster.registries.items():
+        extra = f", CA {registry.ca_file}" if registry.ca_file else ""
+        print(f"  registry ({kind.value}): {registry.host}  ({registry.url}{extra})")
+    print(f"  logs:      {cluster.workdir / 'logs'}")
+    print(f"  shell:     source {env_file}")
+    if demo:
+        registry = cluster.registries[kinds[0]]
+        print()
+        print("  try it: push a new image under the tag, ask for an import, and watch the history grow:")
+        print(f"    .venv/bin/imagestreams-localcluster push {registry.url}/{DEMO_REPOSITORY}:latest")
+        print(
+            f"    kubectl annotate is/{DEMO_STREAM} -n {DEMO_NAMESPACE} "
+            'imagestreams.dev/import-request="$(date +%s)" --overwrite'
+        )
+        print(f"    kubectl get is/{DEMO_STREAM} -n {DEMO_NAMESPACE} -o yaml   # status.tags[0].items, newest first")
+        print("  (the tag is also re-imported every 30 s on its own: importPolicy.scheduled)")
+    print("\nrunning; press Ctrl-C to stop and clean up", flush=True)
+
+
+def push(args: argparse.Namespace) -> int:
+    """Push a fresh one-layer image to URL/REPOSITORY:TAG and print its digest."""
+    target = args.target
+    scheme, _, rest = target.partition("://")
+    if not rest:
+        print("error: give the registry with its scheme, e.g. http://127.0.0.1:5000/demo/hello:latest", file=sys.stderr)
+        return 2
+    host, _, path = rest.partition("/")
+    repository, _, tag = path.rpartition(":")
+    if not repository or not tag or "/" in tag:
+        print(f"error: {target!r} must be SCHEME://HOST/REPOSITORY:TAG", file=sys.stderr)
+        return 2
+    image = unique_image(args.label)
+    with PushClient(
+        f"{scheme}://{host}",
+        ca_file=Path(args.ca_file) if args.ca_file else None,
+        username=args.username,
+        password=args.password,
+    ) as client:
+        digest = client.push_image(repository, tag, image)
+    print(f"pushed {host}/{repository}:{tag} as {digest}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "--registry",
         action="append",
         choices=[k.value for k in RegistryKind],
-        help="registry variant to run (repeatable; default: plain)",
+        help="registry variant to run (repeatable; default: plain); the first one gets the demo",
     )
     up_parser.add_argument(
         "--apply",
@@ -102,9 +241,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="apply every *.yaml in DIR once the cluster is ready (repeatable)",
     )
+    up_parser.add_argument("--operator", action="store_true", help="run the image stream operator too")
+    up_parser.add_argument("--demo", action="store_true", help="with --operator: push an image and import it")
     up_parser.add_argument("--workdir", help="keep state and logs here instead of a temporary directory")
     up_parser.add_argument("--keep", action="store_true", help="do not delete the temporary directory on exit")
+    push_parser = commands.add_parser("push", help="push a fresh test image, e.g. to make a tag change")
+    push_parser.add_argument(
+        "target", help="SCHEME://HOST/REPOSITORY:TAG, e.g. http://127.0.0.1:5000/demo/hello:latest"
+    )
+    push_parser.add_argument("--ca-file", help="CA bundle for an HTTPS registry")
+    push_parser.add_argument("--username")
+    push_parser.add_argument("--password")
+    push_parser.add_argument("--label", default="pushed", help="text put into the image, for telling images apart")
     args = parser.parse_args(argv)
+    if args.command == "push":
+        return push(args)
     args.registry = args.registry or [RegistryKind.PLAIN.value]
     return up(args)
 
