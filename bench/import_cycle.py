@@ -147,7 +147,7 @@ class Bench:
         return len(self.registry_log.read_text()), len(self.token_log.read_text())
 
 
-def report(name: str, counts: Counter[str], tags: int, rounds: int, seconds: float | None, cpu: float) -> None:
+def report(name: str, counts: Counter[str], tags: int, rounds: int, *, seconds: float | None, cpu: float) -> None:
     kinds = ("HEAD manifest", "GET manifest", "GET blob", "token", "ping")
     per_tag = {key: counts[key] / (tags * rounds) for key in kinds}
     shown = ", ".join(f"{key} {value:.2f}" for key, value in per_tag.items())
@@ -202,23 +202,29 @@ def main() -> None:
             offsets, cpu = bench.offsets(), cpu_seconds(operator.pid)
             bench.create()
             seconds = bench.wait_for(digests)
-            report("initial", bench.counts_since(*offsets), total, 1, seconds, cpu_seconds(operator.pid) - cpu)
+            report(
+                "initial", bench.counts_since(*offsets), total, 1, seconds=seconds, cpu=cpu_seconds(operator.pid) - cpu
+            )
 
             time.sleep(args.interval)  # let the first scheduled round settle after the initial import
             offsets, cpu = bench.offsets(), cpu_seconds(operator.pid)
             time.sleep(2 * args.interval)
-            report("unchanged", bench.counts_since(*offsets), total, 2, None, cpu_seconds(operator.pid) - cpu)
+            report(
+                "unchanged", bench.counts_since(*offsets), total, 2, seconds=None, cpu=cpu_seconds(operator.pid) - cpu
+            )
 
             digests = bench.push_all("second")
             offsets, cpu = bench.offsets(), cpu_seconds(operator.pid)
             bench.request_all("changed")
             seconds = bench.wait_for(digests)
-            report("changed", bench.counts_since(*offsets), total, 1, seconds, cpu_seconds(operator.pid) - cpu)
+            report(
+                "changed", bench.counts_since(*offsets), total, 1, seconds=seconds, cpu=cpu_seconds(operator.pid) - cpu
+            )
 
             offsets, cpu = bench.offsets(), cpu_seconds(operator.pid)
             bench.request_all("forced")
             time.sleep(3)
-            report("forced", bench.counts_since(*offsets), total, 1, None, cpu_seconds(operator.pid) - cpu)
+            report("forced", bench.counts_since(*offsets), total, 1, seconds=None, cpu=cpu_seconds(operator.pid) - cpu)
         finally:
             operator.stop()
 
