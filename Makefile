@@ -22,9 +22,9 @@ lint: setup-python  ## ruff and mypy (strict on operator/imagestreams)
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
-CRD_OUTPUTS := crds/imagestreams.image.openshift.io.yaml
-crds: setup-python  ## regenerate the CRD YAML from the pydantic models
-	$(PY) -m imagestreams.api.crd $(CRD_OUTPUTS)
+CRD_DIRS := crds
+crds: setup-python  ## regenerate the CRD and cluster-role YAML from the pydantic models
+	$(PY) -m imagestreams.api.crd $(CRD_DIRS)
 
 bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.md
 	$(PY) bench/harness_start.py

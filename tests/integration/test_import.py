@@ -496,8 +496,8 @@ def test_streams_sharing_a_scheduled_source_share_one_lookup_per_round(
     assert gets == 0, requests
 
 
-def test_cross_namespace_sources(
-    crds: LocalCluster, ns: str, admin: Any, plain_registry: Registry, repository: str
+def test_cross_namespace_sources_need_the_image_puller_role(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
 ) -> None:
     image = unique_image("shared-base")
     with pusher_for(plain_registry) as client:
@@ -508,15 +508,26 @@ def test_cross_namespace_sources(
         apply_stream(crds, other, "base", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
         wait_for_tag(crds, other, "base", "v1", image=image.digest)
         short = image.digest[: len("sha256:") + 16]
-        apply_stream(
+        tags = [
+            {"name": "base", "from": {"kind": "ImageStreamTag", "name": "base:v1", "namespace": other}},
+            {"name": "pinned", "from": {"kind": "ImageStreamImage", "name": f"base@{short}", "namespace": other}},
+        ]
+        apply_stream(crds, ns, "app", tags)
+        denied = wait_for_tag(crds, ns, "app", "base", reason="Forbidden")
+        assert f"may not pull from namespace {other}" in denied["conditions"][0]["message"]
+        assert "items" not in denied
+
+        kubectl(
             crds,
-            ns,
-            "app",
-            [
-                {"name": "base", "from": {"kind": "ImageStreamTag", "name": "base:v1", "namespace": other}},
-                {"name": "pinned", "from": {"kind": "ImageStreamImage", "name": f"base@{short}", "namespace": other}},
-            ],
+            "create",
+            "rolebinding",
+            "pull",
+            "-n",
+            other,
+            "--clusterrole=system:image-puller",
+            f"--group=system:serviceaccounts:{ns}",
         )
+        kubectl(crds, "annotate", "-n", ns, "is", "app", "imagestreams.dev/import-request=granted")
         wait_for_tag(crds, ns, "app", "base", image=image.digest)
         entry = wait_for_tag(crds, ns, "app", "pinned", image=image.digest)
         assert entry["items"][0]["dockerImageReference"] == f"{plain_registry.host}/{repository}@{image.digest}"
@@ -571,3 +582,33 @@ spec:
     kubectl(crds, "apply", "--server-side", "-f", "-", stdin=manifest)
     wait_for_tag(crds, ns, "ruby", "3.1", image=image.digest)
     wait_for_tag(crds, ns, "ruby", "latest", image=image.digest)
+
+
+def test_registry_policy_checks_names_and_the_addresses_they_resolve_to(
+    crds: LocalCluster, namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", unique_image("internal"))
+    port = plain_registry.host.rsplit(":", 1)[1]
+    settings = {
+        **OPERATOR_TEST_SETTINGS,
+        "IMAGESTREAMS_NAMESPACES": namespace,
+        "IMAGESTREAMS_DENIED_REGISTRIES": "127.0.0.0/8,::1",
+    }
+    strict = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
+    try:
+        apply_stream(
+            crds,
+            namespace,
+            "probe",
+            [
+                insecure_tag("literal", f"127.0.0.1:{port}/{repository}:v1"),
+                insecure_tag("byname", f"localhost:{port}/{repository}:v1"),
+            ],
+        )
+        literal = wait_for_tag(crds, namespace, "probe", "literal", reason="Forbidden")
+        byname = wait_for_tag(crds, namespace, "probe", "byname", reason="Forbidden")
+    finally:
+        strict.stop()
+    assert "denied by the operator's registry policy (127.0.0.0/8)" in literal["conditions"][0]["message"]
+    assert "resolves to" in byname["conditions"][0]["message"]

@@ -16,9 +16,16 @@ def test_spread_offset_is_stable_and_within_the_interval() -> None:
     assert {int(offset // 225) for offset in offsets} == {0, 1, 2, 3}
 
 
-def test_next_due_after_a_check_is_one_interval_later() -> None:
-    assert next_due(1000.0, "k", 900, started=0.0) == 1900.0
-    assert next_due(None, "k", 900, started=50.0) == 50.0 + spread_offset("k", 900)
+def test_checks_follow_a_fixed_grid_per_tag() -> None:
+    first = 50.0 + spread_offset("k", 900)
+    assert next_due(None, "k", 900, started=50.0) == first
+    # A check at its slot, or late, or early (e.g. on a user request): the next slot of the grid.
+    assert next_due(first, "k", 900, started=50.0) == first + 900
+    assert next_due(first + 30, "k", 900, started=50.0) == first + 900
+    assert next_due(first + 899, "k", 900, started=50.0) == first + 900
+    assert next_due(first + 900, "k", 900, started=50.0) == first + 1800
+    # Checked before its first slot (the stream was just created): still the first slot.
+    assert next_due(first - 10, "k", 900, started=50.0) == first
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:

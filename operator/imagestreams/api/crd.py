@@ -160,6 +160,46 @@ def custom_resource_definition() -> dict[str, Any]:
     }
 
 
+IMAGE_PULLER_ROLE = "system:image-puller"
+
+
+def cluster_roles() -> list[dict[str, Any]]:
+    """OpenShift's image-puller role, and roles that let the built-in admin/edit/view roles use streams."""
+    rule_read = {"apiGroups": [GROUP], "resources": [PLURAL, f"{PLURAL}/status"], "verbs": ["get", "list", "watch"]}
+    rule_write = {
+        "apiGroups": [GROUP],
+        "resources": [PLURAL],
+        "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+    }
+
+    def role(name: str, rules: list[dict[str, Any]], labels: dict[str, str] | None = None) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name}
+        if labels:
+            metadata["labels"] = labels
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": metadata,
+            "rules": rules,
+        }
+
+    aggregate = "rbac.authorization.k8s.io/aggregate-to-"
+    return [
+        # Bind in a source namespace to let another namespace's service accounts (and the operator on their
+        # behalf) use its streams' images: `--group=system:serviceaccounts:<namespace>`.
+        role(
+            IMAGE_PULLER_ROLE,
+            [{"apiGroups": [GROUP], "resources": [f"{PLURAL}/layers"], "verbs": ["get"]}],
+        ),
+        role("imagestreams-view", [rule_read], {f"{aggregate}view": "true"}),
+        role(
+            "imagestreams-edit",
+            [rule_read, rule_write, {"apiGroups": [GROUP], "resources": [f"{PLURAL}/layers"], "verbs": ["get"]}],
+            {f"{aggregate}edit": "true", f"{aggregate}admin": "true"},
+        ),
+    ]
+
+
 HEADER = "# Generated from operator/imagestreams/api by `make crds`; do not edit by hand.\n"
 
 
@@ -167,18 +207,28 @@ def render() -> str:
     return HEADER + yaml.safe_dump(custom_resource_definition(), sort_keys=False, width=120)
 
 
+def render_roles() -> str:
+    return HEADER + yaml.safe_dump_all(cluster_roles(), sort_keys=False, width=120)
+
+
+OUTPUTS = {
+    "imagestreams.image.openshift.io.yaml": render,
+    "imagestreams-clusterroles.yaml": render_roles,
+}
+
+
 def main() -> None:
     import argparse  # noqa: PLC0415 - only the generator command needs it
     from pathlib import Path  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(description="Write the ImageStream CRD YAML.")
-    parser.add_argument("outputs", nargs="+", type=Path, help="files to write")
+    parser = argparse.ArgumentParser(description="Write the ImageStream CRD and its cluster roles as YAML.")
+    parser.add_argument("directories", nargs="+", type=Path, help="directories to write into")
     args = parser.parse_args()
-    text = render()
-    for output in args.outputs:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
-        print(f"wrote {output}")
+    for directory in args.directories:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in OUTPUTS.items():
+            (directory / name).write_text(text())
+            print(f"wrote {directory / name}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from imagestreams.controller.importer import Importer
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.registrypolicy import RegistryPolicy
+from imagestreams.kube.access import PullAccess
 from imagestreams.kube.events import post_event
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
@@ -51,6 +52,7 @@ class Runtime:
             kube=self.kube,
             policy=RegistryPolicy(settings.allowed_registries, settings.denied_registries),
             streams=self.cache.stream,
+            access=PullAccess(self.kube),
             reuse_seconds=settings.scheduled_interval_seconds * 0.9,
         )
         self.reconciler = Reconciler(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -14,7 +15,7 @@ from lightkube import AsyncClient
 from imagestreams.api.imagestream import ImageManifestSummary, ImageStream, ImageSummary, TagReference
 from imagestreams.core.keyring import KeyringEntry, lookup
 from imagestreams.core.references import ImageReference, InvalidReference, parse_reference
-from imagestreams.core.registrypolicy import RegistryPolicy
+from imagestreams.core.registrypolicy import RegistryPolicy, split_host_port
 from imagestreams.core.tagorder import prioritize_tags
 from imagestreams.core.tags import (
     Failure,
@@ -26,6 +27,7 @@ from imagestreams.core.tags import (
     repository_tags_to_import,
     tag_states,
 )
+from imagestreams.kube.access import PullAccess, pull_denied_message
 from imagestreams.kube.secrets import pull_secret_entries
 from imagestreams.registry import Credentials, ImportMode, Platform, RegistryClient, RegistryError, ResolvedImage
 
@@ -36,6 +38,8 @@ PREFER_ARCH_ANNOTATION = "importer.image.openshift.io/prefer-arch"
 PREFER_OS_ANNOTATION = "importer.image.openshift.io/prefer-os"
 
 MAX_REMEMBERED_LOOKUPS = 10_000
+ADDRESS_CACHE_SECONDS = 60.0
+KEYRING_CACHE_SECONDS = 60.0
 # An overall bound per tag lookup, over the client's per-request timeouts and retries.
 RESOLVE_DEADLINE_SECONDS = 120.0
 
@@ -48,12 +52,15 @@ class Importer:
     kube: AsyncClient
     policy: RegistryPolicy
     streams: StreamLookup  # (namespace, name) -> the cached stream, if any
+    access: PullAccess  # checks cross-namespace sources
     # Scheduled checks reuse a lookup of the same source made within this many seconds (one scheduling
     # interval), so streams sharing a source cost one registry lookup per round between them.
     reuse_seconds: float = 0.0
     lookups: int = 0  # registry lookups made, for metrics and tests
     _recent: dict[tuple[object, ...], tuple[float, ResolvedImage]] = field(default_factory=dict)
     _inflight: dict[tuple[object, ...], asyncio.Task[ResolvedImage]] = field(default_factory=dict)
+    _addresses: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
+    _keyrings: dict[str, tuple[float, list[KeyringEntry]]] = field(default_factory=dict)
 
     async def outcomes(
         self, stream: ImageStream, tag_names: list[str], scheduled_only: frozenset[str] = frozenset()
@@ -68,11 +75,20 @@ class Importer:
             classify_source(namespace, stream.metadata.get("name", ""), spec_tags[name]).type is SourceType.IMPORT
             for name in tag_names
         )
-        keyring = await pull_secret_entries(self.kube, namespace) if needs_secrets else []
+        keyring = await self._keyring(namespace, fresh=bool(set(tag_names) - scheduled_only)) if needs_secrets else []
         results = await asyncio.gather(
             *(self._outcome(stream, spec_tags[name], keyring, reuse=name in scheduled_only) for name in tag_names)
         )
         return dict(zip(tag_names, results, strict=True))
+
+    async def _keyring(self, namespace: str, *, fresh: bool) -> list[KeyringEntry]:
+        """The namespace's pull secrets: read now for imports someone asked for, else at most a minute old."""
+        now = time.monotonic()
+        cached = self._keyrings.get(namespace)
+        if fresh or cached is None or now - cached[0] > KEYRING_CACHE_SECONDS:
+            cached = (now, await pull_secret_entries(self.kube, namespace))
+            self._keyrings[namespace] = cached
+        return cached[1]
 
     async def _outcome(
         self, stream: ImageStream, tag: TagReference, keyring: list[KeyringEntry], *, reuse: bool
@@ -81,9 +97,11 @@ class Importer:
         source = classify_source(namespace, stream.metadata.get("name", ""), tag)
         if source.type is SourceType.IMPORT:
             return await self._import(stream, tag, source.target, keyring, reuse=reuse)
-        if source.type is SourceType.OTHER_STREAM_TAG:
-            return self._copy_tag(source.namespace, source.stream, source.target)
-        if source.type is SourceType.STREAM_IMAGE:
+        if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE):
+            if not await self.access.namespace_may_pull(namespace, source.namespace):
+                return Failure("Forbidden", pull_denied_message(namespace, source.namespace))
+            if source.type is SourceType.OTHER_STREAM_TAG:
+                return self._copy_tag(source.namespace, source.stream, source.target)
             return self._copy_image(source.namespace, source.stream, source.target)
         return Failure("InvalidSource", f"tag {tag.name} has no source to look up")
 
@@ -114,7 +132,7 @@ class Importer:
             reference = parse_reference(spec)
         except InvalidReference as error:
             return RepositoryResult(spec, {}, failure=Failure("InvalidSource", str(error)))
-        refusal = self.policy.refusal(reference.api_host)
+        refusal = self.policy.refusal(reference.api_host) or await self._address_refusal(reference.api_host)
         if refusal:
             return RepositoryResult(spec, {}, failure=Failure("Forbidden", refusal))
         keyring = await pull_secret_entries(self.kube, stream.metadata.get("namespace", ""))
@@ -159,7 +177,7 @@ class Importer:
         known: frozenset[str],
         reuse: bool = False,
     ) -> Outcome:
-        refusal = self.policy.refusal(reference.api_host)
+        refusal = self.policy.refusal(reference.api_host) or await self._address_refusal(reference.api_host)
         if refusal:
             return Failure("Forbidden", refusal)
         credentials = _credentials(keyring, reference)
@@ -206,6 +224,26 @@ class Importer:
             return Failure("InvalidSource", f"{reference.exact()}: {error}")
         self._remember(key, now, resolved)
         return Resolved(reference.with_digest(resolved.digest), resolved.digest, image_summary(resolved))
+
+    async def _address_refusal(self, registry: str) -> str | None:
+        """Check the addresses a registry name resolves to, so a DNS name cannot lead into a denied range."""
+        host, port = split_host_port(registry)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return None  # a literal address was already checked by name
+        now = time.monotonic()
+        cached = self._addresses.get(host)
+        if cached is None or now - cached[0] > ADDRESS_CACHE_SECONDS:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, int(port or 443))
+            except (OSError, ValueError):
+                return None  # unresolvable: the registry client reports the failure in its own words
+            cached = (now, sorted({str(info[4][0]) for info in infos}))
+            self._addresses[host] = cached
+        return self.policy.address_refusal(registry, cached[1])
 
     async def _shared_lookup(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 
@@ -13,14 +14,18 @@ def spread_offset(key: str, interval: float) -> float:
 
 
 def next_due(last_checked: float | None, key: str, interval: float, started: float) -> float:
-    """When a scheduled tag should next be checked.
+    """When a scheduled tag should next be checked: the first slot of its grid after the last check.
 
-    Never checked since the operator started: at start-up plus its spread offset, so a
-    restart re-checks everything once over one interval instead of all at once.
+    Each tag's slots are `started + offset + k * interval`, with a stable offset per tag, so checks
+    stay spread over the interval and keep their period however late a check ran. Never checked
+    since the operator started: its first slot, so a restart re-checks everything once over one
+    interval instead of all at once.
     """
-    if last_checked is None:
-        return started + spread_offset(key, interval)
-    return last_checked + interval
+    offset = spread_offset(key, interval)
+    first = started + offset
+    if last_checked is None or last_checked < first:
+        return first
+    return first + (math.floor((last_checked - first) / interval) + 1) * interval
 
 
 @dataclass

@@ -1,0 +1,57 @@
+"""Cross-namespace access checks with SubjectAccessReview.
+
+A stream (or later a workload) in namespace A may use images of a stream in namespace B only if
+A's service accounts may pull from B: the group system:serviceaccounts:A may `get imagestreams/layers`
+in B, the right OpenShift's system:image-puller role grants. OpenShift checks the author's rights when
+the reference is written; a CRD cannot see its author, so the operator checks the namespace instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from lightkube import AsyncClient
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+from lightkube.resources.authorization_v1 import SubjectAccessReview
+
+from imagestreams.api.imagestream import GROUP, PLURAL
+
+CACHE_SECONDS = 30.0
+
+
+def pull_denied_message(namespace: str, source_namespace: str) -> str:
+    return (
+        f"service accounts of namespace {namespace} may not pull from namespace {source_namespace}: grant them "
+        f"the image puller role there, e.g. kubectl create rolebinding {namespace}-image-puller "
+        f"-n {source_namespace} --clusterrole=system:image-puller --group=system:serviceaccounts:{namespace}"
+    )
+
+
+@dataclass
+class PullAccess:
+    client: AsyncClient
+    _cache: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+
+    async def namespace_may_pull(self, namespace: str, source_namespace: str) -> bool:
+        if namespace == source_namespace:
+            return True
+        now = time.monotonic()
+        cached = self._cache.get((namespace, source_namespace))
+        if cached and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        review = SubjectAccessReview(
+            spec=SubjectAccessReviewSpec(
+                groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+                resourceAttributes=ResourceAttributes(
+                    namespace=source_namespace, verb="get", group=GROUP, resource=PLURAL, subresource="layers"
+                ),
+            )
+        )
+        answer = await self.client.create(review)
+        allowed = bool(answer.status and answer.status.allowed)
+        if allowed:
+            # Only grants are remembered, so a new RoleBinding takes effect on the next look; denials are
+            # asked again, which happens only when a stream with such a source changes.
+            self._cache[(namespace, source_namespace)] = (now, allowed)
+        return allowed
