@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from pathlib import Path
@@ -14,81 +13,15 @@ from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from imagestreams.localcluster.images import ImageFormat, Platform, build_image, build_index, unique_image
 from tests.conftest import OPERATOR_TEST_SETTINGS, kubectl
 from tests.helpers import OperatorProcess, eventually, pusher_for
-
-
-def apply_stream(
-    cluster: LocalCluster,
-    namespace: str,
-    name: str,
-    tags: list[dict[str, Any]],
-    annotations: dict[str, str] | None = None,
-    **spec: Any,
-) -> None:
-    manifest = {
-        "apiVersion": "image.openshift.io/v1",
-        "kind": "ImageStream",
-        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
-        "spec": {"tags": tags, **spec},
-    }
-    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest))
-
-
-def get_stream(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
-    stream: dict[str, Any] = json.loads(kubectl(cluster, "get", "imagestream", name, "-n", namespace, "-o", "json"))
-    return stream
-
-
-def status_tag(stream: dict[str, Any], tag: str) -> dict[str, Any]:
-    for entry in (stream.get("status") or {}).get("tags") or []:
-        if entry["tag"] == tag:
-            return dict(entry)
-    return {}
-
-
-def wait_for_tag(
-    cluster: LocalCluster, namespace: str, name: str, tag: str, *, image: str | None = None, reason: str | None = None
-) -> dict[str, Any]:
-    """Wait until the tag's newest image is `image`, or until its ImportSuccess=False condition has `reason`."""
-
-    def probe() -> dict[str, Any] | None:
-        entry = status_tag(get_stream(cluster, namespace, name), tag)
-        items, conditions = entry.get("items") or [], entry.get("conditions") or []
-        if image is not None and items and items[0]["image"] == image:
-            return entry
-        if reason is not None and conditions and conditions[0]["reason"] == reason:
-            return entry
-        return None
-
-    return eventually(probe, timeout=30, what=f"tag {tag} of {namespace}/{name} to show {image or reason}")
-
-
-def docker_tag(name: str, pull_spec: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "from": {"kind": "DockerImage", "name": pull_spec}, **extra}
-
-
-def insecure_tag(name: str, pull_spec: str, **extra: Any) -> dict[str, Any]:
-    return docker_tag(name, pull_spec, importPolicy={"insecure": True, **extra.pop("importPolicy", {})}, **extra)
-
-
-def pull_secret(
-    cluster: LocalCluster, namespace: str, registry: Registry, *, password: str | None = None, exclude: bool = False
-) -> None:
-    assert registry.reader is not None
-    secret_password = password or registry.reader.password
-    auth = base64.b64encode(f"{registry.reader.username}:{secret_password}".encode()).decode()
-    config = json.dumps({"auths": {registry.host: {"auth": auth}}})
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {
-            "name": f"pull-{registry.kind.value}",
-            "namespace": namespace,
-            "annotations": {"openshift.io/image.excludeSecret": "true"} if exclude else {},
-        },
-        "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
-    }
-    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest))
+from tests.streams import (
+    apply_stream,
+    docker_tag,
+    get_stream,
+    insecure_tag,
+    pull_secret,
+    status_tag,
+    wait_for_tag,
+)
 
 
 @pytest.fixture

@@ -85,3 +85,5 @@ def test_oldest_runs_beyond_the_limit_are_pruned() -> None:
     ]
     assert runs_beyond_limit(runs, keep=2) == ["a"]
     assert runs_beyond_limit(runs, keep=5) == []
+    just_created = {"metadata": {"name": "new"}}
+    assert runs_beyond_limit([*runs, just_created], keep=2) == ["c", "a"]

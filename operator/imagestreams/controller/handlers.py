@@ -20,14 +20,17 @@ from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.importer import Importer
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
+from imagestreams.controller.triggers import TriggerController, WorkloadKey
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.registrypolicy import RegistryPolicy
+from imagestreams.core.triggers import WorkloadKind
 from imagestreams.kube.access import PullAccess
 from imagestreams.kube.events import post_event
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
 logger = logging.getLogger(__name__)
 PREFIX = "imagestreams.dev"
+TRIGGER_WORKERS = 4
 
 
 class Runtime:
@@ -39,6 +42,7 @@ class Runtime:
         self.queue: WorkQueue[StreamKey] = WorkQueue()
         self.scheduler = Scheduler(settings)
         self.kube = AsyncClient(field_manager="imagestream-operator")
+        self.access = PullAccess(self.kube)
         self.registry = RegistryClient(
             ClientSettings(
                 per_registry_concurrency=settings.registry_concurrency,
@@ -52,7 +56,7 @@ class Runtime:
             kube=self.kube,
             policy=RegistryPolicy(settings.allowed_registries, settings.denied_registries),
             streams=self.cache.stream,
-            access=PullAccess(self.kube),
+            access=self.access,
             reuse_seconds=settings.scheduled_interval_seconds * 0.9,
         )
         self.reconciler = Reconciler(
@@ -63,18 +67,35 @@ class Runtime:
             scheduler=self.scheduler,
             post_event=functools.partial(post_event, self.kube),
         )
+        self.triggers = TriggerController(
+            kube=self.kube,
+            streams=self.cache,
+            access=self.access,
+            post_event=functools.partial(post_event, self.kube),
+        )
+        self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue()
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         for number in range(self.settings.import_workers):
             self.tasks.append(asyncio.create_task(self.queue.run_worker(self._process), name=f"import-worker-{number}"))
         self.tasks.append(asyncio.create_task(self._schedule(), name="import-scheduler"))
+        for number in range(TRIGGER_WORKERS):
+            self.tasks.append(
+                asyncio.create_task(self.workload_queue.run_worker(self._trigger), name=f"trigger-worker-{number}")
+            )
 
     async def _process(self, key: StreamKey, due: frozenset[str]) -> None:
         try:
             await self.reconciler.reconcile(key, due)
         except Exception:
             logger.exception("reconciling image stream %s/%s failed; it is retried on its next change", *key)
+
+    async def _trigger(self, key: WorkloadKey, _: frozenset[str]) -> None:
+        try:
+            await self.triggers.reconcile(key)
+        except Exception:
+            logger.exception("applying image triggers to %s %s/%s failed; retried on its next change", *key)
 
     async def _schedule(self) -> None:
         tick = min(5.0, self.settings.scheduled_interval_seconds / 10)
@@ -127,6 +148,31 @@ def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, *
     else:
         _runtime.cache.put(key, dict(body))
         _runtime.queue.add(key)
-    # Streams that copy a tag from this one may now find it.
+    # Streams that copy a tag from this one may now find it; workloads that follow it may need a new image.
     for dependent in _runtime.cache.dependents(namespace, name):
         _runtime.queue.add(dependent)
+    for workload in _runtime.triggers.workloads_for(namespace, name):
+        _runtime.workload_queue.add(workload)
+
+
+WORKLOAD_RESOURCES = {
+    ("apps", "v1", "deployments"): WorkloadKind.DEPLOYMENT,
+    ("apps", "v1", "statefulsets"): WorkloadKind.STATEFULSET,
+    ("apps", "v1", "daemonsets"): WorkloadKind.DAEMONSET,
+    ("batch", "v1", "cronjobs"): WorkloadKind.CRONJOB,
+    ("batch", "v1", "jobs"): WorkloadKind.JOB,
+}
+
+
+def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, **_: Any) -> None:
+    if _runtime is None:
+        return
+    kind = WORKLOAD_RESOURCES[(resource.group, resource.version, resource.plural)]
+    key = _runtime.triggers.observe(kind, type or "", dict(body))
+    if key is not None:
+        _runtime.workload_queue.add(key)
+
+
+# Watch events only: Kopf writes no state annotations or finalizers on user workloads this way.
+for _group, _version, _plural in WORKLOAD_RESOURCES:
+    kopf.on.event(_group, _version, _plural)(workload_event)

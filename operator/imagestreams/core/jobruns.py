@@ -86,10 +86,13 @@ def run_manifest(
 
 
 def runs_beyond_limit(runs: Sequence[Mapping[str, Any]], keep: int) -> list[str]:
-    """Names of the oldest runs past the newest `keep` (by creation time, then name)."""
+    """Names of the oldest runs past the newest `keep` (by creation time, then name).
+
+    A run without a creation time was just created by the caller: it counts as the newest.
+    """
     ordered = sorted(
         runs,
-        key=lambda run: ((run.get("metadata") or {}).get("creationTimestamp") or "", run["metadata"]["name"]),
+        key=lambda run: ((run.get("metadata") or {}).get("creationTimestamp") or "9999", run["metadata"]["name"]),
         reverse=True,
     )
     return [run["metadata"]["name"] for run in ordered[keep:]]

@@ -1,0 +1,226 @@
+"""Image change triggers: workloads whose image.openshift.io/triggers annotation names a stream tag
+follow that tag's current image.
+
+Workloads are known only from watch events (no Kopf state or finalizers on them); an in-memory index
+maps each (namespace, stream) to the workloads that name it, so a stream change touches only those.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+
+from imagestreams.controller.reconciler import StreamCache
+from imagestreams.core import jobruns
+from imagestreams.core.fieldowners import gitops_owners, image_owners
+from imagestreams.core.triggers import (
+    POD_SPEC_PATHS,
+    TRIGGERS_ANNOTATION,
+    ContainerChange,
+    Trigger,
+    TriggerError,
+    WorkloadKind,
+    desired_changes,
+    parse_triggers,
+    stream_tag_image,
+    trigger_index_keys,
+    triggered_containers,
+)
+from imagestreams.kube.access import PullAccess, pull_denied_message
+from imagestreams.kube.workloads import FIELD_MANAGER, apply_images, create_job, delete_job, job_runs
+
+logger = logging.getLogger(__name__)
+
+WorkloadKey = tuple[WorkloadKind, str, str]  # kind, namespace, name
+EventPoster = Callable[[dict[str, Any], str, str, str], Awaitable[None]]
+
+
+@dataclass
+class TriggerController:
+    kube: AsyncClient
+    streams: StreamCache
+    access: PullAccess
+    post_event: EventPoster
+    workloads: dict[WorkloadKey, dict[str, Any]] = field(default_factory=dict)
+    index: dict[tuple[str, str], set[WorkloadKey]] = field(default_factory=dict)
+    problems: dict[WorkloadKey, str] = field(default_factory=dict)
+    writes: int = 0  # workload writes (applies and Job runs), for tests and metrics
+
+    # --- the index -------------------------------------------------------------------------------
+
+    def observe(self, kind: WorkloadKind, event_type: str, body: dict[str, Any]) -> WorkloadKey | None:
+        """Record a workload watch event; returns the key when the workload should be reconciled."""
+        metadata = body.get("metadata") or {}
+        key = (kind, metadata.get("namespace", ""), metadata.get("name", ""))
+        annotation = (metadata.get("annotations") or {}).get(TRIGGERS_ANNOTATION)
+        if event_type == "DELETED" or annotation is None:
+            self._forget(key)
+            return None
+        if self._is_job_run(kind, body):
+            return None
+        self.workloads[key] = body
+        self._reindex(key, annotation)
+        return key
+
+    def workloads_for(self, namespace: str, stream: str) -> set[WorkloadKey]:
+        return set(self.index.get((namespace, stream), ()))
+
+    def _forget(self, key: WorkloadKey) -> None:
+        self.workloads.pop(key, None)
+        self.problems.pop(key, None)
+        for members in self.index.values():
+            members.discard(key)
+
+    def _reindex(self, key: WorkloadKey, annotation: str) -> None:
+        for members in self.index.values():
+            members.discard(key)
+        try:
+            streams = trigger_index_keys(parse_triggers(annotation, key[0], key[1]))
+        except TriggerError:
+            return  # reported when reconciled
+        for stream_key in streams:
+            self.index.setdefault(stream_key, set()).add(key)
+
+    @staticmethod
+    def _is_job_run(kind: WorkloadKind, body: dict[str, Any]) -> bool:
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        return kind is WorkloadKind.JOB and jobruns.SOURCE_JOB_LABEL in labels
+
+    # --- reconciling one workload --------------------------------------------------------------
+
+    async def reconcile(self, key: WorkloadKey) -> None:
+        body = self.workloads.get(key)
+        if body is None:
+            return
+        kind, namespace, _ = key
+        annotation = ((body.get("metadata") or {}).get("annotations") or {}).get(TRIGGERS_ANNOTATION, "")
+        try:
+            triggers = parse_triggers(annotation, kind, namespace)
+        except TriggerError as error:
+            await self._problem(key, body, f"invalid {TRIGGERS_ANNOTATION} annotation: {error}")
+            return
+        resolved: dict[Trigger, str] = {}
+        problems: list[str] = []
+        for trigger in triggers:
+            if trigger.paused:
+                continue
+            image, problem = await self._resolve(namespace, trigger)
+            if problem:
+                problems.append(problem)
+            elif image:
+                resolved[trigger] = image
+        try:
+            changes = desired_changes(body, kind, resolved)
+        except TriggerError as error:
+            await self._problem(key, body, f"invalid {TRIGGERS_ANNOTATION} annotation: {error}")
+            return
+        if problems:
+            await self._problem(key, body, "; ".join(problems))
+        else:
+            self.problems.pop(key, None)
+        if not changes:
+            return
+        if kind is WorkloadKind.JOB:
+            await self._start_run(key, body, changes)
+        else:
+            await self._apply(key, body, triggers, changes)
+
+    async def _resolve(self, namespace: str, trigger: Trigger) -> tuple[str | None, str | None]:
+        """The tag's current image, or a problem to report (None, None: no image yet, nothing to do)."""
+        where = f"{trigger.namespace}/{trigger.stream}:{trigger.tag}"
+        if trigger.namespace != namespace and not await self.access.namespace_may_pull(namespace, trigger.namespace):
+            return None, f"trigger for {where}: {pull_denied_message(namespace, trigger.namespace)}"
+        stream = self.streams.stream(trigger.namespace, trigger.stream)
+        if stream is None:
+            return None, (
+                f"image stream {trigger.namespace}/{trigger.stream} does not exist (yet); "
+                "the trigger applies as soon as it does"
+            )
+        return stream_tag_image(stream, trigger.tag), None
+
+    async def _apply(
+        self, key: WorkloadKey, body: dict[str, Any], triggers: list[Trigger], changes: list[ContainerChange]
+    ) -> None:
+        kind, namespace, name = key
+        images = {(change.container_list, change.container_name): change.new_image for change in changes}
+        # Server-side apply drops fields a manager stops sending; keep every image field this operator
+        # already owns at its current value, so a paused or unresolved trigger never loses its image.
+        managed = (body.get("metadata") or {}).get("managedFields")
+        for container_list, container_name in triggered_containers(body, kind, triggers):
+            if (container_list, container_name) in images:
+                continue
+            owners = image_owners(managed, POD_SPEC_PATHS[kind], container_list, container_name)
+            current = _container_image(body, kind, container_list, container_name)
+            if FIELD_MANAGER in owners and current:
+                images[(container_list, container_name)] = current
+        try:
+            await apply_images(self.kube, kind, namespace, name, images)
+        except ApiError as error:
+            await self._problem(key, body, f"could not update the workload: {error.status.message}")
+            return
+        self.writes += 1
+        for change in changes:
+            trigger = change.trigger
+            await self.post_event(
+                body,
+                "Normal",
+                "ImageChangeTriggered",
+                f"{change.container_list[:-1]} {change.container_name}: image {change.old_image} -> "
+                f"{change.new_image} (image stream tag {trigger.namespace}/{trigger.stream}:{trigger.tag})",
+            )
+            others = gitops_owners(
+                image_owners(managed, POD_SPEC_PATHS[kind], change.container_list, change.container_name)
+            )
+            if others:
+                await self.post_event(
+                    body,
+                    "Warning",
+                    "ImageFieldSharedWithGitOps",
+                    f"the image of {change.container_name} is also managed by {', '.join(others)}; they will "
+                    "undo each other's changes: see docs/gitops.md for the settings that avoid it",
+                )
+
+    async def _start_run(self, key: WorkloadKey, body: dict[str, Any], changes: list[ContainerChange]) -> None:
+        _, namespace, name = key
+        images = {(change.container_list, change.container_name): change.new_image for change in changes}
+        manifest = jobruns.run_manifest(body, images, TRIGGERS_ANNOTATION)
+        runs = await job_runs(self.kube, namespace, name)
+        if any(run["metadata"]["name"] == manifest["metadata"]["name"] for run in runs):
+            return  # this image's run exists already (also after a restart)
+        try:
+            created = await create_job(self.kube, manifest)
+        except ApiError as error:
+            await self._problem(key, body, f"could not start a run of the Job: {error.status.message}")
+            return
+        if created:
+            self.writes += 1
+            described = ", ".join(f"{c.container_name}={c.new_image}" for c in changes)
+            await self.post_event(
+                body, "Normal", "JobRunStarted", f"started Job {manifest['metadata']['name']} with {described}"
+            )
+            runs.append(manifest)
+        for old in jobruns.runs_beyond_limit(runs, jobruns.runs_to_keep(body)):
+            await delete_job(self.kube, namespace, old)
+
+    async def _problem(self, key: WorkloadKey, body: dict[str, Any], message: str) -> None:
+        """A Warning event, once per distinct problem."""
+        if self.problems.get(key) == message:
+            return
+        self.problems[key] = message
+        logger.warning("%s %s/%s: %s", key[0].value, key[1], key[2], message)
+        await self.post_event(body, "Warning", "InvalidImageTrigger", message)
+
+
+def _container_image(body: dict[str, Any], kind: WorkloadKind, container_list: str, name: str) -> str | None:
+    node: Any = body
+    for part in POD_SPEC_PATHS[kind]:
+        node = (node or {}).get(part)
+    for container in (node or {}).get(container_list) or []:
+        if container.get("name") == name:
+            image = container.get("image")
+            return str(image) if image else None
+    return None

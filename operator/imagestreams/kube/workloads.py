@@ -1,0 +1,80 @@
+"""Writing to workloads: server-side apply of container images, and Job runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from lightkube import ApiError, AsyncClient
+from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.types import CascadeType, PatchType
+
+from imagestreams.core.jobruns import SOURCE_JOB_LABEL
+from imagestreams.core.triggers import POD_SPEC_PATHS, WorkloadKind
+
+FIELD_MANAGER = "imagestream-operator"
+
+RESOURCES: dict[WorkloadKind, tuple[str, Any]] = {
+    WorkloadKind.DEPLOYMENT: ("apps/v1", Deployment),
+    WorkloadKind.STATEFULSET: ("apps/v1", StatefulSet),
+    WorkloadKind.DAEMONSET: ("apps/v1", DaemonSet),
+    WorkloadKind.CRONJOB: ("batch/v1", CronJob),
+    WorkloadKind.JOB: ("batch/v1", Job),
+}
+
+
+def image_apply_body(
+    kind: WorkloadKind, namespace: str, name: str, images: Mapping[tuple[str, str], str]
+) -> dict[str, Any]:
+    """The smallest apply configuration that sets `images` ((list, container) -> image) and nothing else."""
+    api_version, _ = RESOURCES[kind]
+    lists: dict[str, list[dict[str, str]]] = {}
+    for (container_list, container_name), image in sorted(images.items()):
+        lists.setdefault(container_list, []).append({"name": container_name, "image": image})
+    node: dict[str, Any] = dict(lists)
+    for part in reversed(POD_SPEC_PATHS[kind]):
+        node = {part: node}
+    return {"apiVersion": api_version, "kind": kind.value, "metadata": {"name": name, "namespace": namespace}, **node}
+
+
+async def apply_images(
+    client: AsyncClient, kind: WorkloadKind, namespace: str, name: str, images: Mapping[tuple[str, str], str]
+) -> None:
+    """Server-side apply under the operator's field manager, taking over the image fields it sets."""
+    _, resource = RESOURCES[kind]
+    await client.patch(
+        resource,
+        name,
+        image_apply_body(kind, namespace, name, images),
+        namespace=namespace,
+        patch_type=PatchType.APPLY,
+        field_manager=FIELD_MANAGER,
+        force=True,
+    )
+
+
+async def job_runs(client: AsyncClient, namespace: str, source: str) -> list[dict[str, Any]]:
+    runs = []
+    async for job in client.list(Job, namespace=namespace, labels={SOURCE_JOB_LABEL: source}):
+        runs.append(job.to_dict())
+    return runs
+
+
+async def create_job(client: AsyncClient, manifest: dict[str, Any]) -> bool:
+    """Create a Job; False when one of that name exists already (a run started before)."""
+    try:
+        await client.create(cast(Job, Job.from_dict(manifest)), field_manager=FIELD_MANAGER)
+    except ApiError as error:
+        if error.status.code == 409:
+            return False
+        raise
+    return True
+
+
+async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
+    try:
+        await client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+    except ApiError as error:
+        if error.status.code != 404:
+            raise
