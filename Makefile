@@ -22,9 +22,8 @@ lint: setup-python  ## ruff and mypy (strict on operator/imagestreams)
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
-CRD_DIRS := crds
-crds: setup-python  ## regenerate the CRD and cluster-role YAML from the pydantic models
-	$(PY) -m imagestreams.api.crd $(CRD_DIRS)
+crds: setup-python  ## regenerate the CRD, cluster roles and operator RBAC YAML from the Python sources
+	$(PY) -m imagestreams.api.crd --crds crds --deploy deploy
 
 bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.md
 	$(PY) bench/harness_start.py

@@ -144,6 +144,8 @@ OPERATOR_TEST_SETTINGS = {
     "IMAGESTREAMS_IMPORT_WORKERS": "4",
     "IMAGESTREAMS_MAX_REPOSITORY_TAGS": "4",
     "IMAGESTREAMS_HISTORY_LIMIT": "3",
+    # Namespaces of the RBAC tests belong to operators running under the shipped service account.
+    "IMAGESTREAMS_EXCLUDED_NAMESPACES": "rbac-*",
 }
 
 

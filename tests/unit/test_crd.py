@@ -7,15 +7,15 @@ from typing import Any
 
 import yaml
 
-from imagestreams.api.crd import OUTPUTS, openapi_schema, render
+from imagestreams.api.crd import DEPLOY_OUTPUTS, OUTPUTS, openapi_schema, render
 
 REPO = Path(__file__).resolve().parents[2]
-GENERATED_DIRS = [REPO / "crds"]
 
 
 def test_committed_yaml_matches_the_models() -> None:
-    for directory in GENERATED_DIRS:
-        for name, text in OUTPUTS.items():
+    generated = [(REPO / "crds", OUTPUTS), (REPO / "deploy", DEPLOY_OUTPUTS)]
+    for directory, outputs in generated:
+        for name, text in outputs.items():
             path = directory / name
             assert path.read_text() == text(), f"{path} is stale: run `make crds` and commit the result"
 

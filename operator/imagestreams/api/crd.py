@@ -21,6 +21,7 @@ from imagestreams.api.imagestream import (
     ImageStreamSpec,
     ImageStreamStatus,
 )
+from imagestreams.api.rbac import operator_rbac
 
 # Cross-field rules OpenShift's API server enforces, as CEL so the apiserver rejects bad input itself.
 TAG_RULES = [
@@ -211,24 +212,31 @@ def render_roles() -> str:
     return HEADER + yaml.safe_dump_all(cluster_roles(), sort_keys=False, width=120)
 
 
+def render_operator_rbac() -> str:
+    return HEADER + yaml.safe_dump_all(operator_rbac(), sort_keys=False, width=120)
+
+
 OUTPUTS = {
     "imagestreams.image.openshift.io.yaml": render,
     "imagestreams-clusterroles.yaml": render_roles,
 }
+DEPLOY_OUTPUTS = {"imagestream-operator-rbac.yaml": render_operator_rbac}
 
 
 def main() -> None:
     import argparse  # noqa: PLC0415 - only the generator command needs it
     from pathlib import Path  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(description="Write the ImageStream CRD and its cluster roles as YAML.")
-    parser.add_argument("directories", nargs="+", type=Path, help="directories to write into")
+    parser = argparse.ArgumentParser(description="Write the ImageStream CRD, its cluster roles and the operator RBAC.")
+    parser.add_argument("--crds", type=Path, action="append", default=[], help="directory for the CRD and roles")
+    parser.add_argument("--deploy", type=Path, action="append", default=[], help="directory for the operator RBAC")
     args = parser.parse_args()
-    for directory in args.directories:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in OUTPUTS.items():
-            (directory / name).write_text(text())
-            print(f"wrote {directory / name}")
+    for directories, outputs in ((args.crds, OUTPUTS), (args.deploy, DEPLOY_OUTPUTS)):
+        for directory in directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            for name, text in outputs.items():
+                (directory / name).write_text(text())
+                print(f"wrote {directory / name}")
 
 
 if __name__ == "__main__":

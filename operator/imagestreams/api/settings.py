@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping
 
@@ -51,8 +52,14 @@ class OperatorSettings(BaseModel):
         DEFAULT_DENIED_REGISTRIES, description="Registries never contacted (host, host:port, *.domain or CIDR)."
     )
     namespaces: tuple[str, ...] = Field((), description="Watch only these namespaces; empty means all.")
+    excluded_namespaces: tuple[str, ...] = Field(
+        (), description="Namespaces (glob patterns such as kube-*) whose streams and workloads are ignored."
+    )
 
-    @field_validator("allowed_registries", "denied_registries", "namespaces", mode="before")
+    def ignores(self, namespace: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.excluded_namespaces)
+
+    @field_validator("allowed_registries", "denied_registries", "namespaces", "excluded_namespaces", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

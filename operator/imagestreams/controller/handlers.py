@@ -126,6 +126,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
+    # No run-time scanning of CRDs and namespaces: it needs cluster-wide list rights on both, and the
+    # resources watched here are fixed (discovery once at start-up needs no rights).
+    settings.scanning.disabled = True
     _runtime = Runtime(OperatorSettings.from_env())
     _runtime.start()
     logger.info("image stream operator started with %d import workers", _runtime.settings.import_workers)
@@ -139,7 +142,7 @@ async def stop(**_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
-    if _runtime is None or namespace is None:
+    if _runtime is None or namespace is None or _runtime.settings.ignores(namespace):
         return
     key = (namespace, name)
     if type == "DELETED":
@@ -165,7 +168,7 @@ WORKLOAD_RESOURCES = {
 
 
 def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, **_: Any) -> None:
-    if _runtime is None:
+    if _runtime is None or _runtime.settings.ignores(body.get("metadata", {}).get("namespace", "")):
         return
     kind = WORKLOAD_RESOURCES[(resource.group, resource.version, resource.plural)]
     key = _runtime.triggers.observe(kind, type or "", dict(body))

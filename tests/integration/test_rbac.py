@@ -1,0 +1,226 @@
+"""The operator works with exactly the rights it ships (deploy/imagestream-operator-rbac.yaml), proven by
+running it under a TokenRequest token of that ServiceAccount; and a missing rule is caught."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from imagestreams.api.rbac import OPERATOR_NAME, OPERATOR_RULES
+from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
+from imagestreams.localcluster.images import unique_image
+from tests.conftest import OPERATOR_TEST_SETTINGS, REPO_ROOT, kubectl
+from tests.helpers import OperatorProcess, eventually, pusher_for
+from tests.streams import apply_stream, docker_tag, pull_secret, wait_for_tag
+
+RBAC_MANIFEST = REPO_ROOT / "deploy" / "imagestream-operator-rbac.yaml"
+POD = "spec.template.spec"
+
+
+@pytest.fixture(scope="session")
+def shipped_rbac(crds: LocalCluster) -> dict[str, Any]:
+    kubectl(crds, "apply", "--server-side", "-f", str(RBAC_MANIFEST))
+    documents = [d for d in yaml.safe_load_all(RBAC_MANIFEST.read_text()) if d]
+    return next(d for d in documents if d["kind"] == "ServiceAccount")
+
+
+@pytest.fixture
+def rbac_namespace(crds: LocalCluster) -> Iterator[str]:
+    name = f"rbac-{uuid.uuid4().hex[:8]}"
+    kubectl(crds, "create", "namespace", name)
+    yield name
+    kubectl(crds, "delete", "namespace", name, "--wait=false")
+
+
+def operator_as(
+    crds: LocalCluster, namespaces: str, account: str, sa_namespace: str, tmp_path: Path
+) -> OperatorProcess:
+    kubeconfig = crds.service_account_kubeconfig(sa_namespace, account)
+    settings = {
+        **OPERATOR_TEST_SETTINGS,
+        "IMAGESTREAMS_NAMESPACES": namespaces,
+        "IMAGESTREAMS_EXCLUDED_NAMESPACES": "",
+        "IMAGESTREAMS_EXTRA_CA_FILE": str(crds.ca_file),
+    }
+    return OperatorProcess(kubeconfig, tmp_path, settings).start()
+
+
+def deployment(namespace: str, trigger_name: str, trigger_namespace: str | None = None) -> str:
+    source: dict[str, Any] = {"kind": "ImageStreamTag", "name": trigger_name}
+    if trigger_namespace:
+        source["namespace"] = trigger_namespace
+    triggers = [{"from": source, "fieldPath": f'{POD}.containers[?(@.name=="web")].image'}]
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "namespace": namespace,
+                "annotations": {"image.openshift.io/triggers": json.dumps(triggers)},
+            },
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "placeholder:0"}]},
+                },
+            },
+        }
+    )
+
+
+def web_image(crds: LocalCluster, namespace: str) -> str:
+    return kubectl(
+        crds, "get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+    )
+
+
+def test_import_and_triggers_work_under_the_shipped_service_account(
+    crds: LocalCluster,
+    shipped_rbac: dict[str, Any],
+    rbac_namespace: str,
+    cluster: LocalCluster,
+    repository: str,
+    tmp_path: Path,
+) -> None:
+    registry: Registry = cluster.registries[RegistryKind.TLS_BASIC]
+    image = unique_image("rbac")
+    with pusher_for(registry) as client:
+        client.push_image(repository, "v1", image)
+    ns = rbac_namespace
+    other = f"{ns}-base"
+    kubectl(crds, "create", "namespace", other)
+    operator = operator_as(crds, f"{ns},{other}", OPERATOR_NAME, shipped_rbac["metadata"]["namespace"], tmp_path)
+    try:
+        # Import from a TLS registry with a pull secret: secrets list, status patch, events.
+        pull_secret(crds, ns, registry)
+        apply_stream(crds, ns, "app", [docker_tag("v1", f"{registry.host}/{repository}:v1")])
+        wait_for_tag(crds, ns, "app", "v1", image=image.digest)
+        reference = f"{registry.host}/{repository}@{image.digest}"
+        # A trigger on a Deployment (patch) and a cross-namespace trigger (subject access review).
+        kubectl(crds, "apply", "-f", "-", stdin=deployment(ns, "app:v1"))
+        eventually(lambda: web_image(crds, ns) == reference, what="the Deployment to follow the tag")
+        kubectl(
+            crds,
+            "create",
+            "rolebinding",
+            "pull",
+            "-n",
+            ns,
+            "--clusterrole=system:image-puller",
+            f"--group=system:serviceaccounts:{other}",
+        )
+        # A Job run (jobs create/list).
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "migrate",
+                "namespace": ns,
+                "annotations": {
+                    "image.openshift.io/triggers": json.dumps(
+                        [
+                            {
+                                "from": {"kind": "ImageStreamTag", "name": "app:v1"},
+                                "fieldPath": f'{POD}.containers[?(@.name=="main")].image',
+                            }
+                        ]
+                    )
+                },
+            },
+            "spec": {
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "placeholder:0"}]}
+                }
+            },
+        }
+        kubectl(crds, "apply", "-f", "-", stdin=json.dumps(job))
+        eventually(
+            lambda: (
+                kubectl(crds, "get", "jobs", "-n", ns, "-l", "imagestreams.dev/source-job=migrate", "-o", "name")
+                or None
+            ),
+            what="a run of the Job",
+        )
+        events = json.loads(kubectl(crds, "get", "events", "-n", ns, "-o", "json"))["items"]
+        assert {"TagUpdated", "ImageChangeTriggered", "JobRunStarted"} <= {e["reason"] for e in events}
+        assert "Forbidden" not in operator.log() and " 403" not in operator.log()
+    finally:
+        operator.stop()
+        kubectl(crds, "delete", "namespace", other, "--wait=false")
+
+
+def test_a_missing_rule_is_caught(
+    crds: LocalCluster,
+    shipped_rbac: dict[str, Any],
+    rbac_namespace: str,
+    plain_registry: Registry,
+    repository: str,
+    tmp_path: Path,
+) -> None:
+    """Without `patch` on deployments the trigger cannot apply: the positive test above would fail."""
+    ns = rbac_namespace
+    reduced = [
+        rule if "deployments" not in rule["resources"] else {**rule, "verbs": ["list", "watch"]}
+        for rule in OPERATOR_RULES
+    ]
+    account = "reduced-operator"
+    kubectl(crds, "create", "serviceaccount", account, "-n", ns)
+    kubectl(
+        crds,
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "rbac.authorization.k8s.io/v1",
+                        "kind": "ClusterRole",
+                        "metadata": {"name": f"{ns}-reduced"},
+                        "rules": reduced,
+                    },
+                    {
+                        "apiVersion": "rbac.authorization.k8s.io/v1",
+                        "kind": "ClusterRoleBinding",
+                        "metadata": {"name": f"{ns}-reduced"},
+                        "roleRef": {
+                            "apiGroup": "rbac.authorization.k8s.io",
+                            "kind": "ClusterRole",
+                            "name": f"{ns}-reduced",
+                        },
+                        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
+                    },
+                ],
+            }
+        ),
+    )
+    image = unique_image("reduced")
+    with pusher_for(plain_registry) as client:
+        client.push_image(repository, "v1", image)
+    operator = operator_as(crds, ns, account, ns, tmp_path)
+    try:
+        apply_stream(
+            crds,
+            ns,
+            "app",
+            [docker_tag("v1", f"{plain_registry.host}/{repository}:v1", importPolicy={"insecure": True})],
+        )
+        wait_for_tag(crds, ns, "app", "v1", image=image.digest)
+        kubectl(crds, "apply", "-f", "-", stdin=deployment(ns, "app:v1"))
+        eventually(lambda: "forbidden" in operator.log().lower() or None, timeout=20, what="a 403 in the operator log")
+        time.sleep(2)
+        assert web_image(crds, ns) == "placeholder:0"
+    finally:
+        operator.stop()
+        kubectl(crds, "delete", "clusterrolebinding,clusterrole", f"{ns}-reduced", check=False)
