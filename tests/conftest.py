@@ -66,6 +66,15 @@ def namespace(admin: Client) -> Iterator[str]:
 
 
 @pytest.fixture
+def solo_namespace(admin: Client) -> Iterator[str]:
+    """A fresh namespace the session operator ignores, for a test that runs its own operator."""
+    name = f"solo-{uuid.uuid4().hex[:10]}"
+    admin.create(Namespace(metadata=ObjectMeta(name=name, labels={"imagestreams.test": "true"})))
+    yield name
+    admin.delete(Namespace, name)
+
+
+@pytest.fixture
 def user_client(cluster: LocalCluster) -> Callable[..., Client]:
     """Make a client for a client-certificate user with the given groups (no rights until RBAC grants some)."""
 
@@ -144,9 +153,14 @@ OPERATOR_TEST_SETTINGS = {
     "IMAGESTREAMS_IMPORT_WORKERS": "4",
     "IMAGESTREAMS_MAX_REPOSITORY_TAGS": "4",
     "IMAGESTREAMS_HISTORY_LIMIT": "3",
-    # Namespaces of the RBAC tests belong to operators running under the shipped service account.
-    "IMAGESTREAMS_EXCLUDED_NAMESPACES": "rbac-*",
+    # solo-* namespaces belong to tests that run an operator of their own (restarts, RBAC, settings).
+    "IMAGESTREAMS_EXCLUDED_NAMESPACES": "solo-*",
 }
+
+
+def solo_settings(namespaces: str) -> dict[str, str]:
+    """Settings for an operator of a test's own that watches only `namespaces` (solo-* ones included)."""
+    return {**OPERATOR_TEST_SETTINGS, "IMAGESTREAMS_NAMESPACES": namespaces, "IMAGESTREAMS_EXCLUDED_NAMESPACES": ""}
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from imagestreams.localcluster.images import ImageFormat, Platform, build_image, build_index, unique_image
-from tests.conftest import OPERATOR_TEST_SETTINGS, kubectl
+from tests.conftest import kubectl, solo_settings
 from tests.helpers import OperatorProcess, eventually, pusher_for
 from tests.streams import (
     apply_stream,
@@ -278,13 +278,14 @@ def test_docker_image_repository_imports_tags_in_priority_order_up_to_the_limit(
 
 
 def test_restarted_operator_writes_nothing_when_nothing_changed(
-    crds: LocalCluster, namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
 ) -> None:
     """A fresh operator (not the session one) imports, restarts, and leaves every stream untouched."""
+    namespace = solo_namespace
     image = unique_image("steady")
     with pusher_for(plain_registry) as client:
         client.push_image(repository, "v1", image)
-    settings = {**OPERATOR_TEST_SETTINGS, "IMAGESTREAMS_NAMESPACES": namespace}
+    settings = solo_settings(namespace)
     first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     try:
         apply_stream(
@@ -518,16 +519,13 @@ spec:
 
 
 def test_registry_policy_checks_names_and_the_addresses_they_resolve_to(
-    crds: LocalCluster, namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
 ) -> None:
+    namespace = solo_namespace
     with pusher_for(plain_registry) as client:
         client.push_image(repository, "v1", unique_image("internal"))
     port = plain_registry.host.rsplit(":", 1)[1]
-    settings = {
-        **OPERATOR_TEST_SETTINGS,
-        "IMAGESTREAMS_NAMESPACES": namespace,
-        "IMAGESTREAMS_DENIED_REGISTRIES": "127.0.0.0/8,::1",
-    }
+    settings = {**solo_settings(namespace), "IMAGESTREAMS_DENIED_REGISTRIES": "127.0.0.0/8,::1"}
     strict = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     try:
         apply_stream(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import yaml
 from imagestreams.api.rbac import OPERATOR_NAME, OPERATOR_RULES
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from imagestreams.localcluster.images import unique_image
-from tests.conftest import OPERATOR_TEST_SETTINGS, REPO_ROOT, kubectl
+from tests.conftest import REPO_ROOT, kubectl, solo_settings
 from tests.helpers import OperatorProcess, eventually, pusher_for
 from tests.streams import apply_stream, docker_tag, pull_secret, wait_for_tag
 
@@ -31,24 +29,11 @@ def shipped_rbac(crds: LocalCluster) -> dict[str, Any]:
     return next(d for d in documents if d["kind"] == "ServiceAccount")
 
 
-@pytest.fixture
-def rbac_namespace(crds: LocalCluster) -> Iterator[str]:
-    name = f"rbac-{uuid.uuid4().hex[:8]}"
-    kubectl(crds, "create", "namespace", name)
-    yield name
-    kubectl(crds, "delete", "namespace", name, "--wait=false")
-
-
 def operator_as(
     crds: LocalCluster, namespaces: str, account: str, sa_namespace: str, tmp_path: Path
 ) -> OperatorProcess:
     kubeconfig = crds.service_account_kubeconfig(sa_namespace, account)
-    settings = {
-        **OPERATOR_TEST_SETTINGS,
-        "IMAGESTREAMS_NAMESPACES": namespaces,
-        "IMAGESTREAMS_EXCLUDED_NAMESPACES": "",
-        "IMAGESTREAMS_EXTRA_CA_FILE": str(crds.ca_file),
-    }
+    settings = {**solo_settings(namespaces), "IMAGESTREAMS_EXTRA_CA_FILE": str(crds.ca_file)}
     return OperatorProcess(kubeconfig, tmp_path, settings).start()
 
 
@@ -86,7 +71,7 @@ def web_image(crds: LocalCluster, namespace: str) -> str:
 def test_import_and_triggers_work_under_the_shipped_service_account(
     crds: LocalCluster,
     shipped_rbac: dict[str, Any],
-    rbac_namespace: str,
+    solo_namespace: str,
     cluster: LocalCluster,
     repository: str,
     tmp_path: Path,
@@ -95,7 +80,7 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
     image = unique_image("rbac")
     with pusher_for(registry) as client:
         client.push_image(repository, "v1", image)
-    ns = rbac_namespace
+    ns = solo_namespace
     other = f"{ns}-base"
     kubectl(crds, "create", "namespace", other)
     operator = operator_as(crds, f"{ns},{other}", OPERATOR_NAME, shipped_rbac["metadata"]["namespace"], tmp_path)
@@ -161,13 +146,13 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
 def test_a_missing_rule_is_caught(
     crds: LocalCluster,
     shipped_rbac: dict[str, Any],
-    rbac_namespace: str,
+    solo_namespace: str,
     plain_registry: Registry,
     repository: str,
     tmp_path: Path,
 ) -> None:
     """Without `patch` on deployments the trigger cannot apply: the positive test above would fail."""
-    ns = rbac_namespace
+    ns = solo_namespace
     reduced = [
         rule if "deployments" not in rule["resources"] else {**rule, "verbs": ["list", "watch"]}
         for rule in OPERATOR_RULES

@@ -11,7 +11,7 @@ import pytest
 
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
-from tests.conftest import OPERATOR_TEST_SETTINGS, kubectl
+from tests.conftest import kubectl, solo_settings
 from tests.helpers import OperatorProcess, eventually, pusher_for
 from tests.streams import apply_stream, insecure_tag, wait_for_tag
 
@@ -355,16 +355,20 @@ def test_job_is_a_build_definition_run_once_per_image(
     # The source Job is untouched (its template is immutable).
     assert container_image(get(crds, "Job", namespace, "migrate"), "main") == "placeholder/main:0"
 
-    second, third = source.update(), source.update()
-    eventually(lambda: run_with(third), what="a run with the newest image")
-    eventually(lambda: len(runs()) == 2 or None, what="old runs to be pruned to 2")
-    assert run_with(second) is not None or run_with(first) is None
+    second = source.update()
+    eventually(lambda: run_with(second), what="a run with the second image")
+    third = source.update()
+    eventually(lambda: run_with(third), what="a run with the third image")
+    # runs-to-keep is 2: the first run is pruned.
+    eventually(lambda: run_with(first) is None or None, what="the oldest run to be pruned")
+    assert len(runs()) == 2
 
 
 def test_job_run_is_not_repeated_across_an_operator_restart(
-    crds: LocalCluster, namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
 ) -> None:
-    settings = {**OPERATOR_TEST_SETTINGS, "IMAGESTREAMS_NAMESPACES": namespace}
+    namespace = solo_namespace
+    settings = solo_settings(namespace)
     first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     source = Source(crds, namespace, plain_registry, repository)
     try:
@@ -390,9 +394,10 @@ def test_job_run_is_not_repeated_across_an_operator_restart(
 
 
 def test_steady_state_and_restart_write_nothing(
-    crds: LocalCluster, namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
 ) -> None:
-    settings = {**OPERATOR_TEST_SETTINGS, "IMAGESTREAMS_NAMESPACES": namespace}
+    namespace = solo_namespace
+    settings = solo_settings(namespace)
     first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     source = Source(crds, namespace, plain_registry, repository)
     try:

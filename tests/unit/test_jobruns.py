@@ -52,7 +52,7 @@ def test_run_name_is_deterministic_and_depends_on_images() -> None:
 
 
 def test_run_manifest_copies_the_template_with_new_images_only() -> None:
-    run = run_manifest(SOURCE, {("containers", "migrate"): "new@sha256:9"}, TRIGGERS)
+    run = run_manifest(SOURCE, {("containers", "migrate"): "new@sha256:9"}, TRIGGERS, "2026-11-26T10:00:00.000001Z")
     pod = run["spec"]["template"]["spec"]
     assert [c["image"] for c in pod["containers"]] == ["new@sha256:9", "side:1"]
     assert pod["initContainers"] == [{"name": "wait", "image": "busybox"}]
@@ -85,5 +85,21 @@ def test_oldest_runs_beyond_the_limit_are_pruned() -> None:
     ]
     assert runs_beyond_limit(runs, keep=2) == ["a"]
     assert runs_beyond_limit(runs, keep=5) == []
-    just_created = {"metadata": {"name": "new"}}
-    assert runs_beyond_limit([*runs, just_created], keep=2) == ["c", "a"]
+    same_second = [
+        {
+            "metadata": {
+                "name": "z",
+                "creationTimestamp": "2026-01-01T00:00:09Z",
+                "annotations": {"imagestreams.dev/run-started": "2026-01-01T00:00:09.000001Z"},
+            }
+        },
+        {
+            "metadata": {
+                "name": "y",
+                "creationTimestamp": "2026-01-01T00:00:09Z",
+                "annotations": {"imagestreams.dev/run-started": "2026-01-01T00:00:09.000002Z"},
+            }
+        },
+    ]
+    assert runs_beyond_limit([*runs, *same_second], keep=2) == ["b", "c", "a"]
+    assert runs_beyond_limit([*runs, *same_second], keep=1) == ["z", "b", "c", "a"]

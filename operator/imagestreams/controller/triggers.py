@@ -7,6 +7,7 @@ maps each (namespace, stream) to the workloads that name it, so a stream change 
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -187,7 +188,8 @@ class TriggerController:
     async def _start_run(self, key: WorkloadKey, body: dict[str, Any], changes: list[ContainerChange]) -> None:
         _, namespace, name = key
         images = {(change.container_list, change.container_name): change.new_image for change in changes}
-        manifest = jobruns.run_manifest(body, images, TRIGGERS_ANNOTATION)
+        started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        manifest = jobruns.run_manifest(body, images, TRIGGERS_ANNOTATION, started)
         runs = await job_runs(self.kube, namespace, name)
         if any(run["metadata"]["name"] == manifest["metadata"]["name"] for run in runs):
             return  # this image's run exists already (also after a restart)

@@ -11,6 +11,8 @@ from typing import Any
 SOURCE_JOB_LABEL = "imagestreams.dev/source-job"
 IMAGES_ANNOTATION = "imagestreams.dev/images"
 RUNS_TO_KEEP_ANNOTATION = "imagestreams.dev/runs-to-keep"
+# Creation times have one-second resolution; runs started within a second still need an order.
+STARTED_ANNOTATION = "imagestreams.dev/run-started"
 DEFAULT_RUNS_TO_KEEP = 3
 # Labels and selector the job controller generates for the source Job; a run gets its own.
 GENERATED_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid", "job-name", "batch.kubernetes.io/job-name")
@@ -34,7 +36,7 @@ def runs_to_keep(source: Mapping[str, Any]) -> int:
 
 
 def run_manifest(
-    source: Mapping[str, Any], images: Mapping[tuple[str, str], str], triggers_annotation: str
+    source: Mapping[str, Any], images: Mapping[tuple[str, str], str], triggers_annotation: str, started: str
 ) -> dict[str, Any]:
     """A new Job from `source`'s template with `images` ((list, container) -> image) set.
 
@@ -62,6 +64,7 @@ def run_manifest(
     annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != triggers_annotation}
     annotations.pop(RUNS_TO_KEEP_ANNOTATION, None)
     annotations[IMAGES_ANNOTATION] = ",".join(f"{key}={value}" for key, value in sorted(flat.items()))
+    annotations[STARTED_ANNOTATION] = started
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -86,13 +89,13 @@ def run_manifest(
 
 
 def runs_beyond_limit(runs: Sequence[Mapping[str, Any]], keep: int) -> list[str]:
-    """Names of the oldest runs past the newest `keep` (by creation time, then name).
+    """Names of the oldest runs past the newest `keep`, by start time (creation time for runs without it)."""
 
-    A run without a creation time was just created by the caller: it counts as the newest.
-    """
-    ordered = sorted(
-        runs,
-        key=lambda run: ((run.get("metadata") or {}).get("creationTimestamp") or "9999", run["metadata"]["name"]),
-        reverse=True,
-    )
+    def started(run: Mapping[str, Any]) -> str:
+        metadata = run.get("metadata") or {}
+        return str(
+            (metadata.get("annotations") or {}).get(STARTED_ANNOTATION) or metadata.get("creationTimestamp") or ""
+        )
+
+    ordered = sorted(runs, key=lambda run: (started(run), run["metadata"]["name"]), reverse=True)
     return [run["metadata"]["name"] for run in ordered[keep:]]
