@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from imagestreams.localcluster import LocalCluster, Registry
+from imagestreams.localcluster.images import Image, unique_image
 from tests.conftest import kubectl
-from tests.helpers import eventually
+from tests.helpers import eventually, pusher_for
 
 
 def apply_stream(
@@ -84,3 +85,25 @@ def pull_secret(
         "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
     }
     kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest))
+
+
+def push_unique(registry: Registry, repository: str, tag: str, label: str = "") -> Image:
+    """Push an image no other push has made to repository:tag; returns it (its digest is new)."""
+    image = unique_image(label or tag)
+    with pusher_for(registry) as client:
+        client.push_image(repository, tag, image)
+    return image
+
+
+def grant_image_puller(cluster: LocalCluster, source_namespace: str, consumer_namespace: str) -> None:
+    """Let the service accounts of `consumer_namespace` use the streams of `source_namespace`."""
+    kubectl(
+        cluster,
+        "create",
+        "rolebinding",
+        f"pull-{consumer_namespace}"[:63],
+        "-n",
+        source_namespace,
+        "--clusterrole=system:image-puller",
+        f"--group=system:serviceaccounts:{consumer_namespace}",
+    )

@@ -17,8 +17,10 @@ from tests.streams import (
     apply_stream,
     docker_tag,
     get_stream,
+    grant_image_puller,
     insecure_tag,
     pull_secret,
+    push_unique,
     status_tag,
     wait_for_tag,
 )
@@ -33,9 +35,7 @@ def ns(namespace: str, operator: OperatorProcess) -> str:
 def test_tag_is_imported_with_digest_reference_and_generation(
     crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
 ) -> None:
-    image = unique_image("import")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(plain_registry, repository, "v1", "import")
     pull_spec = f"{plain_registry.host}/{repository}:v1"
     apply_stream(crds, ns, "app", [insecure_tag("v1", pull_spec)])
 
@@ -115,9 +115,7 @@ def test_scheduled_tag_follows_its_source_and_idle_rounds_write_nothing(
 def test_failed_import_keeps_the_last_good_image(
     crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
 ) -> None:
-    image = unique_image("good")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(plain_registry, repository, "v1", "good")
     apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
     wait_for_tag(crds, ns, "app", "v1", image=image.digest)
     apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:missing")])
@@ -134,9 +132,7 @@ def test_pull_secret_in_the_namespace_is_used(
 ) -> None:
     ns = namespace
     registry = cluster.registries[RegistryKind.TLS_BASIC if kind == "tls" else RegistryKind.TOKEN]
-    image = unique_image("private")
-    with pusher_for(registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(registry, repository, "v1", "private")
     tag = docker_tag("v1", f"{registry.host}/{repository}:v1")
     if kind == "token":  # the token registry speaks plain HTTP
         tag["importPolicy"] = {"insecure": True}
@@ -207,9 +203,7 @@ def test_other_stream_tag_is_copied_and_waits_for_a_missing_source(
 
 
 def test_image_stream_image_source(crds: LocalCluster, ns: str, plain_registry: Registry, repository: str) -> None:
-    image = unique_image("pinned")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(plain_registry, repository, "v1", "pinned")
     apply_stream(crds, ns, "source", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
     wait_for_tag(crds, ns, "source", "v1", image=image.digest)
     short = image.digest[: len("sha256:") + 12]
@@ -282,9 +276,7 @@ def test_restarted_operator_writes_nothing_when_nothing_changed(
 ) -> None:
     """A fresh operator (not the session one) imports, restarts, and leaves every stream untouched."""
     namespace = solo_namespace
-    image = unique_image("steady")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(plain_registry, repository, "v1", "steady")
     settings = solo_settings(namespace)
     first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     try:
@@ -379,9 +371,7 @@ def test_image_metadata_is_recorded_in_status(
 def test_events_report_new_images_and_failures(
     crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
 ) -> None:
-    image = unique_image("evented")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(plain_registry, repository, "v1", "evented")
     apply_stream(
         crds,
         ns,
@@ -410,9 +400,7 @@ def test_events_report_new_images_and_failures(
 def test_streams_sharing_a_scheduled_source_share_one_lookup_per_round(
     crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
 ) -> None:
-    image = unique_image("shared")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "shared", image)
+    image = push_unique(plain_registry, repository, "shared", "shared")
     pull_spec = f"{plain_registry.host}/{repository}:shared"
     streams = [f"s{i}" for i in range(5)]
     for name in streams:
@@ -433,9 +421,7 @@ def test_streams_sharing_a_scheduled_source_share_one_lookup_per_round(
 def test_cross_namespace_sources_need_the_image_puller_role(
     crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
 ) -> None:
-    image = unique_image("shared-base")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(plain_registry, repository, "v1", "shared-base")
     other = f"{ns}-base"
     kubectl(crds, "create", "namespace", other)
     try:
@@ -451,16 +437,7 @@ def test_cross_namespace_sources_need_the_image_puller_role(
         assert f"may not pull from namespace {other}" in denied["conditions"][0]["message"]
         assert "items" not in denied
 
-        kubectl(
-            crds,
-            "create",
-            "rolebinding",
-            "pull",
-            "-n",
-            other,
-            "--clusterrole=system:image-puller",
-            f"--group=system:serviceaccounts:{ns}",
-        )
+        grant_image_puller(crds, other, ns)
         kubectl(crds, "annotate", "-n", ns, "is", "app", "imagestreams.dev/import-request=granted")
         wait_for_tag(crds, ns, "app", "base", image=image.digest)
         entry = wait_for_tag(crds, ns, "app", "pinned", image=image.digest)
@@ -472,9 +449,7 @@ def test_cross_namespace_sources_need_the_image_puller_role(
 def test_openshift_manifest_with_every_spec_field_imports(
     crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
 ) -> None:
-    image = unique_image("ruby")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "3.1", image)
+    image = push_unique(plain_registry, repository, "3.1", "ruby")
     manifest = f"""
 apiVersion: image.openshift.io/v1
 kind: ImageStream

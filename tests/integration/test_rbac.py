@@ -13,10 +13,9 @@ import yaml
 
 from imagestreams.api.rbac import OPERATOR_NAME, OPERATOR_RULES
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
-from imagestreams.localcluster.images import unique_image
 from tests.conftest import REPO_ROOT, kubectl, solo_settings
-from tests.helpers import OperatorProcess, eventually, pusher_for
-from tests.streams import apply_stream, docker_tag, pull_secret, wait_for_tag
+from tests.helpers import OperatorProcess, eventually
+from tests.streams import apply_stream, docker_tag, grant_image_puller, pull_secret, push_unique, wait_for_tag
 
 RBAC_MANIFEST = REPO_ROOT / "deploy" / "imagestream-operator-rbac.yaml"
 POD = "spec.template.spec"
@@ -77,9 +76,7 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
     tmp_path: Path,
 ) -> None:
     registry: Registry = cluster.registries[RegistryKind.TLS_BASIC]
-    image = unique_image("rbac")
-    with pusher_for(registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(registry, repository, "v1", "rbac")
     ns = solo_namespace
     other = f"{ns}-base"
     kubectl(crds, "create", "namespace", other)
@@ -93,16 +90,7 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
         # A trigger on a Deployment (patch) and a cross-namespace trigger (subject access review).
         kubectl(crds, "apply", "-f", "-", stdin=deployment(ns, "app:v1"))
         eventually(lambda: web_image(crds, ns) == reference, what="the Deployment to follow the tag")
-        kubectl(
-            crds,
-            "create",
-            "rolebinding",
-            "pull",
-            "-n",
-            ns,
-            "--clusterrole=system:image-puller",
-            f"--group=system:serviceaccounts:{other}",
-        )
+        grant_image_puller(crds, ns, other)
         # A Job run (jobs create/list).
         job = {
             "apiVersion": "batch/v1",
@@ -190,9 +178,7 @@ def test_a_missing_rule_is_caught(
             }
         ),
     )
-    image = unique_image("reduced")
-    with pusher_for(plain_registry) as client:
-        client.push_image(repository, "v1", image)
+    image = push_unique(plain_registry, repository, "v1", "reduced")
     operator = operator_as(crds, ns, account, ns, tmp_path)
     try:
         apply_stream(

@@ -13,7 +13,7 @@ from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
 from tests.conftest import kubectl, solo_settings
 from tests.helpers import OperatorProcess, eventually, pusher_for
-from tests.streams import apply_stream, insecure_tag, wait_for_tag
+from tests.streams import apply_stream, grant_image_puller, insecure_tag, wait_for_tag
 
 TRIGGERS = "image.openshift.io/triggers"
 POD = "spec.template.spec"
@@ -316,16 +316,7 @@ def test_cross_namespace_trigger_needs_the_image_puller_role(
             lambda: [m for m in warnings(crds, namespace, "web") if "may not pull" in m] or None, what="a warning"
         )
         assert container_image(get(crds, "Deployment", namespace, "web"), "web") == "placeholder/web:0"
-        kubectl(
-            crds,
-            "create",
-            "rolebinding",
-            "pull",
-            "-n",
-            other,
-            "--clusterrole=system:image-puller",
-            f"--group=system:serviceaccounts:{namespace}",
-        )
+        grant_image_puller(crds, other, namespace)
         kubectl(crds, "annotate", "-n", namespace, "deployment/web", "touch=1")  # any change re-evaluates
         wait_image(crds, "Deployment", "web", ns=namespace, container="web", image=current)
     finally:
