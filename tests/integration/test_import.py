@@ -298,6 +298,8 @@ def test_restarted_operator_writes_nothing_when_nothing_changed(
     try:
         time.sleep(8)  # start-up, the initial listing, and two scheduled rounds
         assert get_stream(crds, namespace, "app")["metadata"]["resourceVersion"] == version
+        assert [line for line in second.log().splitlines() if "write: " in line] == []
+        assert any("write: " in line for line in first.log().splitlines())  # the first one did write
     finally:
         second.stop()
 

@@ -417,5 +417,8 @@ def test_steady_state_and_restart_write_nothing(
     try:
         time.sleep(8)  # start-up listing, and scheduled rounds of the stream
         assert generations() == before
+        # The operator logs every write it makes ("write: ..."): none at all after the restart.
+        assert [line for line in second.log().splitlines() if "write: " in line] == []
+        assert any("write: " in line for line in first.log().splitlines())  # the first one did write
     finally:
         second.stop()

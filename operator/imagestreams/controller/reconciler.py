@@ -163,6 +163,7 @@ class Reconciler:
             logger.info("not writing status, the stream changed meanwhile: %s", stale)
             return
         self.writes += 1
+        logger.info("write: status of image stream %s/%s", *key)
         await self._announce(body, stream, status.model_dump(by_alias=True), outcomes)
         if repository and repository.failure:
             await self.post_event(

@@ -164,6 +164,7 @@ class TriggerController:
             await self._problem(key, body, f"could not update the workload: {error.status.message}")
             return
         self.writes += 1
+        logger.info("write: set %d image(s) of %s %s/%s", len(changes), kind.value, namespace, name)
         for change in changes:
             trigger = change.trigger
             await self.post_event(
@@ -200,6 +201,7 @@ class TriggerController:
             return
         if created:
             self.writes += 1
+            logger.info("write: started Job %s/%s", namespace, manifest["metadata"]["name"])
             described = ", ".join(f"{c.container_name}={c.new_image}" for c in changes)
             await self.post_event(
                 body, "Normal", "JobRunStarted", f"started Job {manifest['metadata']['name']} with {described}"
