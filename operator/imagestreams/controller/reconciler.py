@@ -42,32 +42,34 @@ class StreamCache:
 
     bodies: dict[StreamKey, dict[str, Any]] = field(default_factory=dict)
     parsed: dict[StreamKey, ImageStream] = field(default_factory=dict)
+    # (namespace, stream) -> streams with a tag copied from it, so a change wakes only those.
+    referrers: dict[StreamKey, set[StreamKey]] = field(default_factory=dict)
 
     def put(self, key: StreamKey, body: dict[str, Any]) -> None:
         self.bodies[key] = body
-        self.parsed[key] = ImageStream.model_validate(body)
+        stream = self.parsed[key] = ImageStream.model_validate(body)
+        self._unlink(key)
+        for tag in stream.spec.tags or []:
+            source = classify_source(key[0], key[1], tag)
+            if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE):
+                self.referrers.setdefault((source.namespace, source.stream), set()).add(key)
 
     def remove(self, key: StreamKey) -> None:
         self.bodies.pop(key, None)
         self.parsed.pop(key, None)
+        self._unlink(key)
+
+    def _unlink(self, key: StreamKey) -> None:
+        for members in self.referrers.values():
+            members.discard(key)
 
     def stream(self, namespace: str, name: str) -> ImageStream | None:
         """The stream as last seen (parsed once per event; callers must not modify it)."""
         return self.parsed.get((namespace, name))
 
     def dependents(self, namespace: str, name: str) -> list[StreamKey]:
-        """Streams whose tags copy from (namespace, name) and have not resolved yet."""
-        found = []
-        for key, stream in self.parsed.items():
-            for tag in stream.spec.tags or []:
-                source = classify_source(key[0], key[1], tag)
-                if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE) and (
-                    source.namespace,
-                    source.stream,
-                ) == (namespace, name):
-                    found.append(key)
-                    break
-        return found
+        """Streams with a tag copied from (namespace, name)."""
+        return sorted(self.referrers.get((namespace, name), ()))
 
 
 @dataclass
