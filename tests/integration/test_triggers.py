@@ -422,3 +422,19 @@ def test_steady_state_and_restart_write_nothing(
         assert any("write: " in line for line in first.log().splitlines())  # the first one did write
     finally:
         second.stop()
+
+
+def test_annotation_added_later_and_removed_is_picked_up(crds: LocalCluster, namespace: str, source: Source) -> None:
+    current = source.create()["v1"]
+    plain = workload("Deployment", namespace, "web", [], ["web"])
+    del plain["metadata"]["annotations"]
+    apply(crds, plain)
+    annotation = json.dumps([trigger("app:v1", by_name("web"))])
+    kubectl(crds, "annotate", "-n", namespace, "deployment/web", f"{TRIGGERS}={annotation}")
+    wait_image(crds, "Deployment", "web", ns=namespace, container="web", image=current)
+
+    kubectl(crds, "annotate", "-n", namespace, "deployment/web", f"{TRIGGERS}-")
+    kubectl(crds, "set", "image", "-n", namespace, "deployment/web", "web=nginx:own")
+    source.update()  # a new image for the tag the workload no longer follows
+    time.sleep(2)
+    assert container_image(get(crds, "Deployment", namespace, "web"), "web") == "nginx:own"
