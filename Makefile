@@ -22,8 +22,8 @@ lint: setup-python  ## ruff and mypy (strict on operator/imagestreams)
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
-crds: setup-python  ## regenerate the CRD, cluster roles and operator RBAC YAML from the Python sources
-	$(PY) -m imagestreams.api.crd --crds crds --deploy deploy
+crds: setup-python  ## regenerate the CRD, cluster roles and operator RBAC YAML (also the Helm chart's copies)
+	$(PY) -m imagestreams.api.crd --crds crds --deploy deploy --chart helm/imagestream-operator
 
 bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.md
 	$(PY) bench/harness_start.py

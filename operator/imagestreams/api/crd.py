@@ -21,7 +21,7 @@ from imagestreams.api.imagestream import (
     ImageStreamSpec,
     ImageStreamStatus,
 )
-from imagestreams.api.rbac import operator_rbac
+from imagestreams.api.rbac import OPERATOR_RULES, cluster_scoped_rules, namespaced_rules, operator_rbac
 
 # Cross-field rules OpenShift's API server enforces, as CEL so the apiserver rejects bad input itself.
 TAG_RULES = [
@@ -216,27 +216,56 @@ def render_operator_rbac() -> str:
     return HEADER + yaml.safe_dump_all(operator_rbac(), sort_keys=False, width=120)
 
 
+def render_chart_rules() -> str:
+    """The operator's rules for the Helm chart's templates: all of them (cluster-wide mode), and split by scope
+    for namespaced mode (a Role per watched namespace, a ClusterRole for what no Role can grant)."""
+    rules = {
+        "rules": OPERATOR_RULES,
+        "namespacedRules": namespaced_rules(),
+        "clusterScopedRules": cluster_scoped_rules(),
+    }
+    return HEADER + yaml.safe_dump(rules, sort_keys=False, width=120)
+
+
+def render_chart_cluster_roles() -> str:
+    """The image-puller and aggregated roles for the chart's templates (a chart's crds/ holds only CRDs)."""
+    return HEADER + yaml.safe_dump({"clusterRoles": cluster_roles()}, sort_keys=False, width=120)
+
+
 OUTPUTS = {
     "imagestreams.image.openshift.io.yaml": render,
     "imagestreams-clusterroles.yaml": render_roles,
 }
 DEPLOY_OUTPUTS = {"imagestream-operator-rbac.yaml": render_operator_rbac}
+# Relative to the chart directory (helm/imagestream-operator): Helm installs crds/ before the templates and
+# never upgrades it; files/ is read by the templates with .Files.Get.
+CHART_OUTPUTS = {
+    "crds/imagestreams.image.openshift.io.yaml": render,
+    "files/operator-rules.yaml": render_chart_rules,
+    "files/cluster-roles.yaml": render_chart_cluster_roles,
+}
 
 
 def main() -> None:
     import argparse  # noqa: PLC0415 - only the generator command needs it
     from pathlib import Path  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(description="Write the ImageStream CRD, its cluster roles and the operator RBAC.")
+    parser = argparse.ArgumentParser(
+        description="Write the ImageStream CRD, its cluster roles, the operator RBAC and the chart copies."
+    )
     parser.add_argument("--crds", type=Path, action="append", default=[], help="directory for the CRD and roles")
     parser.add_argument("--deploy", type=Path, action="append", default=[], help="directory for the operator RBAC")
+    parser.add_argument(
+        "--chart", type=Path, action="append", default=[], help="Helm chart directory (writes its crds/ and files/)"
+    )
     args = parser.parse_args()
-    for directories, outputs in ((args.crds, OUTPUTS), (args.deploy, DEPLOY_OUTPUTS)):
+    for directories, outputs in ((args.crds, OUTPUTS), (args.deploy, DEPLOY_OUTPUTS), (args.chart, CHART_OUTPUTS)):
         for directory in directories:
-            directory.mkdir(parents=True, exist_ok=True)
             for name, text in outputs.items():
-                (directory / name).write_text(text())
-                print(f"wrote {directory / name}")
+                path = directory / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text())
+                print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,29 @@ OPERATOR_RULES: list[dict[str, Any]] = [
 ]
 
 
+# The resources of OPERATOR_RULES that are not namespaced: a Role cannot grant them, so the chart's namespaced
+# mode grants them with a small ClusterRole of their own (tests check this list against the apiserver).
+CLUSTER_SCOPED_RESOURCES = frozenset({("authorization.k8s.io", "subjectaccessreviews")})
+
+
+def _is_cluster_scoped(rule: dict[str, Any]) -> bool:
+    pairs = {(group, resource.split("/")[0]) for group in rule["apiGroups"] for resource in rule["resources"]}
+    scoped = pairs & CLUSTER_SCOPED_RESOURCES
+    if scoped and scoped != pairs:
+        raise ValueError(f"rule mixes cluster-scoped and namespaced resources: {rule}")
+    return bool(scoped)
+
+
+def namespaced_rules() -> list[dict[str, Any]]:
+    """The rules a Role in each watched namespace carries when the operator watches only some namespaces."""
+    return [rule for rule in OPERATOR_RULES if not _is_cluster_scoped(rule)]
+
+
+def cluster_scoped_rules() -> list[dict[str, Any]]:
+    """The rules no Role can grant: in namespaced mode they need a ClusterRole (SubjectAccessReview only)."""
+    return [rule for rule in OPERATOR_RULES if _is_cluster_scoped(rule)]
+
+
 def operator_rbac(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
     """Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding for a cluster-wide operator."""
     rbac = "rbac.authorization.k8s.io/v1"

@@ -1,0 +1,218 @@
+"""The Helm chart's values agree with the operator: every setting is reachable, defaults and bounds match
+OperatorSettings, and what the chart renders is what the operator parses. Also the helpers for running the
+pinned helm binary (tests/integration/test_chart.py uses them too)."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from imagestreams.api import rbac
+from imagestreams.api.settings import DEFAULT_DENIED_REGISTRIES, ENV_PREFIX, OperatorSettings
+from imagestreams.localcluster.binaries import Binaries, read_versions
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "imagestream-operator"
+# OperatorSettings fields the chart sets from values outside `settings`.
+SET_ELSEWHERE = {
+    "namespaces": "watchNamespaces",
+    "excluded_namespaces": "excludedNamespaces",
+    "extra_ca_file": "caBundle",
+}
+
+
+@cache
+def _helm_home() -> dict[str, str]:
+    """Empty helm config, cache and data directories, so tests neither read nor write the user's."""
+    home = Path(tempfile.mkdtemp(prefix="imagestreams-helm-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    return {f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")}
+
+
+def helm(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the pinned helm (versions.env; built by `make setup`); a missing binary fails, naming the fix."""
+    result = subprocess.run(
+        [str(Binaries.locate().helm), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, **_helm_home()},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def kube_version() -> str:
+    return read_versions()["K8S_VERSION"]
+
+
+def template(
+    values: dict[str, Any] | None = None, *args: str, release: str = "rel", namespace: str = "ops", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return helm(
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        kube_version(),
+        "--values",
+        "-",
+        *args,
+        stdin=yaml.safe_dump(values or {}),
+        check=check,
+    )
+
+
+def render(values: dict[str, Any] | None = None, *args: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """The chart's objects for these values (templates only; add "--include-crds" for crds/)."""
+    return [d for d in yaml.safe_load_all(template(values, *args, **kwargs).stdout) if d]
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def container_env(objects: list[dict[str, Any]]) -> dict[str, str]:
+    (deployment,) = find(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {entry["name"]: entry.get("value", "") for entry in container.get("env", [])}
+
+
+def chart_values() -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
+    return values
+
+
+def values_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((CHART / "values.schema.json").read_text())
+    return schema
+
+
+def field_for(key: str) -> str:
+    """historyLimit -> history_limit, as the Deployment template maps it (Sprig's snakecase)."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+
+
+def test_every_operator_setting_is_reachable_from_the_values() -> None:
+    settings_keys = {field_for(key) for key in chart_values()["settings"]}
+    assert settings_keys | set(SET_ELSEWHERE) == set(OperatorSettings.model_fields)
+    assert not settings_keys & set(SET_ELSEWHERE)
+    assert set(values_schema()["properties"]["settings"]["properties"]) == set(chart_values()["settings"])
+
+
+def test_default_settings_are_the_operators_defaults() -> None:
+    for key, value in chart_values()["settings"].items():
+        default = OperatorSettings.model_fields[field_for(key)].default
+        if key == "deniedRegistries":
+            assert value is None and default == DEFAULT_DENIED_REGISTRIES  # null: the operator keeps its own list
+        elif isinstance(default, tuple):
+            assert tuple(value) == default, key
+        else:
+            assert value == default, key
+
+
+def test_schema_bounds_are_the_operators_bounds() -> None:
+    model = OperatorSettings.model_json_schema()["properties"]
+    schema = values_schema()["properties"]["settings"]["properties"]
+    json_types = {"integer": "integer", "number": "number", "string": "string", "array": "array"}
+    for key, chart in schema.items():
+        field = model[field_for(key)]
+        for bound in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            assert chart.get(bound) == field.get(bound), f"{key}: {bound}"
+        expected = field.get("type") or next(o["type"] for o in field["anyOf"] if o["type"] != "null")
+        chart_types = chart["type"] if isinstance(chart["type"], list) else [chart["type"]]
+        assert json_types[expected] in chart_types, key
+
+
+def test_the_rendered_environment_is_what_the_operator_parses() -> None:
+    values = {
+        "settings": {
+            "scheduledIntervalSeconds": 120,
+            "maxScheduledImportsPerMinute": 0,
+            "historyLimit": 25,
+            "maxRepositoryTags": -1,
+            "importWorkers": 8,
+            "registryConcurrency": 2,
+            "registryRate": 2.5,
+            "platformOs": "linux",
+            "platformArchitecture": "arm64",
+            "allowedRegistries": ["quay.io", "*.example.com", "10.0.0.0/8"],
+            "deniedRegistries": ["169.254.0.0/16", "evil.example.com:5000"],
+        },
+        "watchNamespaces": ["team-a", "team-b"],
+        "excludedNamespaces": ["kube-*", "scratch"],
+        "caBundle": {"kind": "Secret", "name": "registry-cas", "key": "bundle.pem"},
+    }
+    env = container_env(render(values))
+    assert all(name.startswith(ENV_PREFIX) for name in env)
+    parsed = OperatorSettings.from_env(env)
+    assert parsed == OperatorSettings(
+        scheduled_interval_seconds=120,
+        max_scheduled_imports_per_minute=0,
+        history_limit=25,
+        max_repository_tags=-1,
+        import_workers=8,
+        registry_concurrency=2,
+        registry_rate=2.5,
+        platform_os="linux",
+        platform_architecture="arm64",
+        allowed_registries=("quay.io", "*.example.com", "10.0.0.0/8"),
+        denied_registries=("169.254.0.0/16", "evil.example.com:5000"),
+        namespaces=("team-a", "team-b"),
+        excluded_namespaces=("kube-*", "scratch"),
+        extra_ca_file="/etc/imagestreams/ca/bundle.pem",
+    )
+
+
+def test_default_environment_gives_the_default_settings() -> None:
+    env = container_env(render())
+    assert "IMAGESTREAMS_DENIED_REGISTRIES" not in env  # the operator's built-in deny list applies
+    assert OperatorSettings.from_env(env) == OperatorSettings()
+
+
+@pytest.mark.parametrize("number", [1_000_000, 86_400, 3])
+def test_whole_numbers_render_without_an_exponent(number: int) -> None:
+    """Helm reads YAML numbers as floats; 1000000 must still reach the operator as "1000000"."""
+    env = container_env(render({"settings": {"scheduledIntervalSeconds": number, "maxRepositoryTags": number}}))
+    assert env["IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS"] == str(number)
+    assert env["IMAGESTREAMS_MAX_REPOSITORY_TAGS"] == str(number)
+
+
+def test_the_rules_split_by_scope_are_a_partition_of_the_operator_rules() -> None:
+    namespaced, cluster_scoped = rbac.namespaced_rules(), rbac.cluster_scoped_rules()
+    assert sorted(map(repr, namespaced + cluster_scoped)) == sorted(map(repr, rbac.OPERATOR_RULES))
+    assert cluster_scoped and namespaced
+    generated = yaml.safe_load((CHART / "files" / "operator-rules.yaml").read_text())
+    assert generated == {
+        "rules": rbac.OPERATOR_RULES,
+        "namespacedRules": namespaced,
+        "clusterScopedRules": cluster_scoped,
+    }
+
+
+def test_a_rule_that_mixes_scopes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Role cannot carry the cluster-scoped half of such a rule, so the split must not guess."""
+    mixed = {
+        "apiGroups": ["authorization.k8s.io", ""],
+        "resources": ["subjectaccessreviews", "secrets"],
+        "verbs": ["list"],
+    }
+    monkeypatch.setattr(rbac, "OPERATOR_RULES", [*rbac.OPERATOR_RULES, mixed])
+    with pytest.raises(ValueError, match="mixes cluster-scoped and namespaced"):
+        rbac.namespaced_rules()

@@ -1,0 +1,76 @@
+"""values.schema.json makes helm refuse bad values before anything reaches the cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.test_chart_render import find, render, template
+
+BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
+    ("two replicas", {"replicas": 2}, "at '/replicas': maximum: got 2, want 1"),
+    ("negative replicas", {"replicas": -1}, "at '/replicas': minimum"),
+    ("history of zero", {"settings": {"historyLimit": 0}}, "at '/settings/historyLimit': minimum"),
+    ("history over 100", {"settings": {"historyLimit": 101}}, "at '/settings/historyLimit': maximum"),
+    ("fractional history", {"settings": {"historyLimit": 2.5}}, "at '/settings/historyLimit'"),
+    ("too many workers", {"settings": {"importWorkers": 65}}, "at '/settings/importWorkers': maximum"),
+    ("zero rate", {"settings": {"registryRate": 0}}, "at '/settings/registryRate': exclusiveMinimum"),
+    ("interval under 1 s", {"settings": {"scheduledIntervalSeconds": 0.5}}, "at '/settings/scheduledIntervalSeconds'"),
+    ("misspelt setting", {"settings": {"histroyLimit": 3}}, "additional properties 'histroyLimit' not allowed"),
+    ("misspelt top-level key", {"watchNamespace": ["a"]}, "additional properties 'watchNamespace' not allowed"),
+    ("registry list as a string", {"settings": {"allowedRegistries": "quay.io"}}, "got string, want array"),
+    ("empty registry pattern", {"settings": {"deniedRegistries": [""]}}, "at '/settings/deniedRegistries/0'"),
+    ("unknown log format", {"logFormat": "xml"}, "at '/logFormat'"),
+    ("bad namespace name", {"watchNamespaces": ["Team_A"]}, "at '/watchNamespaces/0'"),
+    ("duplicate namespace", {"watchNamespaces": ["a", "a"]}, "at '/watchNamespaces'"),
+    ("CA bundle without a name", {"caBundle": {"kind": "Secret"}}, "at '/caBundle/name': minLength"),
+    ("CA bundle from a file", {"caBundle": {"kind": "HostPath", "name": "x"}}, "at '/caBundle/kind'"),
+    ("CA key with a slash", {"caBundle": {"kind": "ConfigMap", "name": "x", "key": "../ca"}}, "at '/caBundle/key'"),
+    ("image digest that is a tag", {"image": {"digest": "latest"}}, "at '/image/digest'"),
+    ("empty image repository", {"image": {"repository": ""}}, "at '/image/repository': minLength"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), [case[1:] for case in BAD_VALUES], ids=[c[0] for c in BAD_VALUES])
+def test_bad_values_are_refused(values: dict[str, Any], message: str) -> None:
+    result = template(values, check=False)
+    assert result.returncode != 0, f"helm accepted {values}"
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_a_fraction_given_with_set_is_a_string_and_refused() -> None:
+    """Helm's --set parses only integers and booleans: fractions need --set-json or a values file."""
+    result = template(None, "--set", "settings.registryRate=0.5", check=False)
+    assert "at '/settings/registryRate': got string, want number" in result.stderr
+    objects = render(None, "--set-json", "settings.registryRate=0.5")
+    assert find(objects, "Deployment")
+
+
+def test_every_documented_kind_of_value_is_accepted() -> None:
+    values = {
+        "replicas": 0,
+        "image": {"repository": "quay.io/me/op", "digest": "sha256:" + "a" * 64, "pullPolicy": "Always"},
+        "imagePullSecrets": [{"name": "pull"}],
+        "serviceAccount": {"create": False, "name": "existing", "annotations": {"a": "b"}},
+        "rbac": {"create": True, "subjectAccessReviews": False},
+        "clusterRoles": {"create": False},
+        "watchNamespaces": ["team-a"],
+        "excludedNamespaces": ["kube-*"],
+        "settings": {"registryRate": 0.5, "deniedRegistries": [], "allowedRegistries": ["quay.io"]},
+        "caBundle": {"kind": "ConfigMap", "name": "cas", "key": "ca-bundle.crt"},
+        "logFormat": "plain",
+        "verbose": True,
+        "priorityClassName": "system-cluster-critical",
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"operator": "Exists"}],
+        "podAnnotations": {"example.com/note": "set by the test"},
+        "podLabels": {"team": "platform"},
+        "extraEnv": [{"name": "PYTHONASYNCIODEBUG", "value": "1"}],
+    }
+    (deployment,) = find(render(values), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 0
+    assert pod["containers"][0]["image"] == "quay.io/me/op@sha256:" + "a" * 64
+    assert pod["serviceAccountName"] == "existing"
