@@ -27,7 +27,7 @@ from imagestreams.core.tags import (
     repository_tags_to_import,
     tag_states,
 )
-from imagestreams.kube.access import PullAccess, pull_denied_message
+from imagestreams.kube.access import AccessCheckFailed, PullAccess, pull_denied_message
 from imagestreams.kube.secrets import pull_secret_entries
 from imagestreams.registry import Credentials, ImportMode, Platform, RegistryClient, RegistryError, ResolvedImage
 
@@ -98,7 +98,11 @@ class Importer:
         if source.type is SourceType.IMPORT:
             return await self._import(stream, tag, source.target, keyring, reuse=reuse)
         if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE):
-            if not await self.access.namespace_may_pull(namespace, source.namespace):
+            try:
+                allowed = await self.access.namespace_may_pull(namespace, source.namespace)
+            except AccessCheckFailed as error:
+                return Failure("Forbidden", str(error))
+            if not allowed:
                 return Failure("Forbidden", pull_denied_message(namespace, source.namespace))
             if source.type is SourceType.OTHER_STREAM_TAG:
                 return self._copy_tag(source.namespace, source.stream, source.target)

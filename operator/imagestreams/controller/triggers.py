@@ -31,7 +31,7 @@ from imagestreams.core.triggers import (
     trigger_index_keys,
     triggered_containers,
 )
-from imagestreams.kube.access import PullAccess, pull_denied_message
+from imagestreams.kube.access import AccessCheckFailed, PullAccess, pull_denied_message
 from imagestreams.kube.workloads import FIELD_MANAGER, apply_images, create_job, delete_job, job_runs
 
 logger = logging.getLogger(__name__)
@@ -133,8 +133,13 @@ class TriggerController:
     async def _resolve(self, namespace: str, trigger: Trigger) -> tuple[str | None, str | None]:
         """The tag's current image, or a problem to report (None, None: no image yet, nothing to do)."""
         where = f"{trigger.namespace}/{trigger.stream}:{trigger.tag}"
-        if trigger.namespace != namespace and not await self.access.namespace_may_pull(namespace, trigger.namespace):
-            return None, f"trigger for {where}: {pull_denied_message(namespace, trigger.namespace)}"
+        if trigger.namespace != namespace:
+            try:
+                allowed = await self.access.namespace_may_pull(namespace, trigger.namespace)
+            except AccessCheckFailed as error:
+                return None, f"trigger for {where}: {error}"
+            if not allowed:
+                return None, f"trigger for {where}: {pull_denied_message(namespace, trigger.namespace)}"
         stream = self.streams.stream(trigger.namespace, trigger.stream)
         if stream is None:
             return None, (

@@ -11,13 +11,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from lightkube import AsyncClient
+from lightkube import ApiError, AsyncClient
 from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 from imagestreams.api.imagestream import GROUP, PLURAL
 
 CACHE_SECONDS = 30.0
+
+
+class AccessCheckFailed(Exception):
+    """The operator could not ask the API server (e.g. it lacks the right to create access reviews)."""
 
 
 def pull_denied_message(namespace: str, source_namespace: str) -> str:
@@ -48,7 +52,13 @@ class PullAccess:
                 ),
             )
         )
-        answer = await self.client.create(review)
+        try:
+            answer = await self.client.create(review)
+        except ApiError as error:
+            raise AccessCheckFailed(
+                f"could not check whether namespace {namespace} may pull from {source_namespace}: "
+                f"{error.status.message} (the operator needs to create subjectaccessreviews)"
+            ) from None
         allowed = bool(answer.status and answer.status.allowed)
         if allowed:
             # Only grants are remembered, so a new RoleBinding takes effect on the next look; denials are
