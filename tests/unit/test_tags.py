@@ -303,3 +303,14 @@ def test_repository_import_records_status_only_tags_and_what_was_left_out() -> N
     assert repository_needs_import(s, requested=True)
     # Status-only tags survive later passes that do not touch the repository.
     assert next_status(s, {}, now=LATER) == s.status
+
+
+def test_success_with_the_same_image_after_a_failure_clears_the_condition() -> None:
+    s = stream(tag("latest", "DockerImage", "nginx:1"))
+    s.status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    s.status = next_status(s, {"latest": Failure("Timeout", "slow")}, now=LATER)
+    assert (s.status.tags or [])[0].conditions
+    status = next_status(s, {"latest": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=LATER)
+    entry = (status.tags or [])[0]
+    assert entry.conditions is None
+    assert [item.image for item in entry.items or []] == [DIGEST_A]

@@ -297,7 +297,9 @@ class _StatusBuilder:
         history = add_tag_event(state.items or [], event, self.history_limit)
         if history is not None:
             state.items = history
-            state.conditions = None  # any change clears the tag's conditions, as in OpenShift
+        # A source found again clears an earlier failure, even when the image is the one already
+        # recorded (OpenShift clears a tag's conditions on every successful import).
+        state.conditions = None
 
     def fail(self, tag_name: str, failure: Failure) -> None:
         state = self.state(tag_name)

@@ -1,0 +1,111 @@
+"""Naming workloads on the command line, and the image lookup (`resolve-names`) setting on them. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from imagestreams.cli.errors import CliError
+from imagestreams.core.triggers import POD_SPEC_PATHS, WorkloadKind
+
+RESOLVE_NAMES_ANNOTATION = "alpha.image.policy.openshift.io/resolve-names"
+
+# kind -> (resource plural, API group)
+RESOURCES: dict[WorkloadKind, tuple[str, str]] = {
+    WorkloadKind.DEPLOYMENT: ("deployments", "apps"),
+    WorkloadKind.STATEFULSET: ("statefulsets", "apps"),
+    WorkloadKind.DAEMONSET: ("daemonsets", "apps"),
+    WorkloadKind.CRONJOB: ("cronjobs", "batch"),
+    WorkloadKind.JOB: ("jobs", "batch"),
+}
+_SHORT_NAMES = {
+    WorkloadKind.DEPLOYMENT: ("deploy",),
+    WorkloadKind.STATEFULSET: ("sts",),
+    WorkloadKind.DAEMONSET: ("ds",),
+    WorkloadKind.CRONJOB: ("cj",),
+    WorkloadKind.JOB: (),
+}
+WORKLOAD_TYPES: dict[str, WorkloadKind] = {}
+for _kind, (_plural, _group) in RESOURCES.items():
+    for _name in (_kind.value.lower(), _plural, *_SHORT_NAMES[_kind]):
+        WORKLOAD_TYPES[_name] = _kind
+        WORKLOAD_TYPES[f"{_name}.{_group}"] = _kind
+STREAM_TYPES = frozenset(
+    {"is", "imagestream", "imagestreams", "imagestream.image.openshift.io", "imagestreams.image.openshift.io"}
+)
+SUPPORTED = "deployments, statefulsets, daemonsets, cronjobs and jobs"
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    kind: WorkloadKind
+    name: str
+
+    @property
+    def resource(self) -> str:
+        """`deployments/web`, as `oc set` prints names in its tables."""
+        return f"{RESOURCES[self.kind][0]}/{self.name}"
+
+    @property
+    def qualified(self) -> str:
+        """`deployment.apps/web`, as kubectl prints a name after a change."""
+        return f"{self.kind.value.lower()}.{RESOURCES[self.kind][1]}/{self.name}"
+
+
+def split_type_name(text: str) -> tuple[str, str]:
+    """`TYPE/NAME` into its parts; ("", NAME) without a slash."""
+    kind, slash, name = text.partition("/")
+    if not slash:
+        return "", text
+    if not kind or not name or "/" in name:
+        raise CliError(f"arguments in resource/name form must have a single resource and name: {json.dumps(text)}")
+    return kind, name
+
+
+def parse_workload(text: str, verb: str) -> WorkloadRef:
+    """`deployment/web`, `deploy/web`, `statefulsets.apps/db`, `cj/nightly`, ..."""
+    kind_text, name = split_type_name(text)
+    if not kind_text:
+        raise CliError(f"{verb} needs TYPE/NAME, e.g. deployment/{name} ({SUPPORTED} are supported)")
+    kind = WORKLOAD_TYPES.get(kind_text.lower())
+    if kind is None:
+        raise CliError(f"{kind_text}/{name} does not support {verb}: only {SUPPORTED} do")
+    return WorkloadRef(kind, name)
+
+
+def template_metadata_path(kind: WorkloadKind) -> tuple[str, ...]:
+    """Where the pod template's metadata is, e.g. ("spec", "template", "metadata")."""
+    return (*POD_SPEC_PATHS[kind][:-1], "metadata")
+
+
+def _at(body: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = body
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
+
+
+def lookup_enabled(body: Mapping[str, Any], kind: WorkloadKind) -> bool:
+    """Whether the workload asks for all its images to be resolved through streams (oc's LOCAL column)."""
+    template = _at(body, (*template_metadata_path(kind), "annotations")) or {}
+    own = _at(body, ("metadata", "annotations")) or {}
+    return "*" in (template.get(RESOLVE_NAMES_ANNOTATION), own.get(RESOLVE_NAMES_ANNOTATION))
+
+
+def lookup_patch(kind: WorkloadKind, enabled: bool) -> dict[str, Any]:
+    """A merge patch setting (or removing) the resolve-names annotation on the pod template, as oc does."""
+    node: dict[str, Any] = {"annotations": {RESOLVE_NAMES_ANNOTATION: "*" if enabled else None}}
+    for key in reversed(template_metadata_path(kind)):
+        node = {key: node}
+    return node
+
+
+def stream_lookup_local(body: Mapping[str, Any]) -> bool:
+    """spec.lookupPolicy.local of a stream."""
+    return bool(((body.get("spec") or {}).get("lookupPolicy") or {}).get("local"))
+
+
+def stream_lookup_patch(enabled: bool) -> dict[str, Any]:
+    return {"spec": {"lookupPolicy": {"local": enabled}}}

@@ -1,0 +1,710 @@
+"""The kubectl plugin as users run it: a subprocess against the real cluster, with the operator running.
+
+Exit statuses and stderr are the real ones. Describe output is compared with golden files
+in tests/golden/ after ages, digests, hosts, ports and generated names are normalised;
+`UPDATE_GOLDEN=1 pytest tests/integration/test_cli.py` rewrites them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from imagestreams.localcluster import LocalCluster, Registry
+from imagestreams.localcluster.images import unique_image
+from tests.conftest import REPO_ROOT, kubectl
+from tests.helpers import OperatorProcess, eventually, pusher_for
+from tests.streams import apply_stream, docker_tag, get_stream, insecure_tag, status_tag, wait_for_tag
+
+GOLDEN = REPO_ROOT / "tests" / "golden"
+TRIGGERS = "image.openshift.io/triggers"
+REQUEST = "imagestreams.dev/import-request"
+
+
+@dataclass
+class Result:
+    status: int
+    out: str
+    err: str
+
+
+def run_cli(cluster: LocalCluster, namespace: str | None, *args: str, env: dict[str, str] | None = None) -> Result:
+    """`kubectl imagestream ARGS` as its own process, as admin, in `namespace` (when given)."""
+    command = [sys.executable, "-m", "imagestreams.cli", *args]
+    if env is None:
+        command.append(f"--kubeconfig={cluster.admin_kubeconfig}")
+    if namespace is not None:
+        command += ["-n", namespace]
+    environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env={**environment, **(env or {})}
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+class Cli:
+    """The plugin bound to one namespace of the test cluster."""
+
+    def __init__(self, cluster: LocalCluster, namespace: str, registry: Registry, repository: str) -> None:
+        self.cluster, self.namespace, self.registry, self.repository = cluster, namespace, registry, repository
+
+    def __call__(self, *args: str) -> Result:
+        return run_cli(self.cluster, self.namespace, *args)
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.status == 0, f"{args} failed ({result.status}):\n{result.err}\n{result.out}"
+        return result.out
+
+    def fails(self, *args: str) -> str:
+        """Run a command expected to fail; returns its stderr."""
+        result = self(*args)
+        assert result.status == 1, f"{args} should have failed:\n{result.out}\n{result.err}"
+        return result.err
+
+    def pull_spec(self, tag: str) -> str:
+        return f"{self.registry.host}/{self.repository}:{tag}"
+
+    def push(self, tag: str, repository: str | None = None) -> str:
+        image = unique_image(f"cli {tag}")
+        with pusher_for(self.registry) as client:
+            client.push_image(repository or self.repository, tag, image)
+        return image.digest
+
+    def stream(self, name: str = "app") -> dict[str, Any]:
+        return get_stream(self.cluster, self.namespace, name)
+
+    def spec_tag(self, tag: str, stream: str = "app") -> dict[str, Any]:
+        return next(t for t in self.stream(stream)["spec"]["tags"] if t["name"] == tag)
+
+    def imported(self, tags: dict[str, str], stream: str = "app") -> None:
+        """Create `stream` with insecure tags importing tag -> the pushed digest, and wait for them."""
+        apply_stream(self.cluster, self.namespace, stream, [insecure_tag(t, self.pull_spec(t)) for t in tags])
+        for tag, digest in tags.items():
+            wait_for_tag(self.cluster, self.namespace, stream, tag, image=digest)
+
+
+@pytest.fixture
+def cli(
+    crds: LocalCluster, namespace: str, operator: OperatorProcess, plain_registry: Registry, repository: str
+) -> Cli:
+    return Cli(crds, namespace, plain_registry, repository)
+
+
+@pytest.fixture
+def other_namespace(crds: LocalCluster) -> Iterator[str]:
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    kubectl(crds, "create", "namespace", name)
+    yield name
+    kubectl(crds, "delete", "namespace", name, "--wait=false")
+
+
+def normalize(text: str, cli: Cli, *names: str) -> str:
+    """Stable text for golden comparisons: ages, digests, hosts and ports, generated names replaced."""
+    text = text.replace(cli.registry.host, "<registry>").replace(cli.repository, "<repository>")
+    for number, name in enumerate(names):
+        text = text.replace(name, f"<name-{number}>")
+    text = text.replace(cli.namespace, "<namespace>")
+    digests: dict[str, str] = {}
+    text = re.sub(
+        r"sha256:[0-9a-f]{64}", lambda m: digests.setdefault(m.group(), f"sha256:<digest-{len(digests)}>"), text
+    )
+    ages = (
+        r"(Less than a second|\d+ seconds?|About a minute|\d+ minutes|About an hour|\d+ hours|\d+ days|\d+ weeks"
+        r"|\d+ months|\d+ years) ago\t*"
+    )
+    text = re.sub(ages, lambda m: "<age> ago" + ("\t" if m.group().endswith("\t") else ""), text)
+    text = re.sub(rf"{re.escape(REQUEST)}=\S+", f"{REQUEST}=<request>", text)
+    text = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}:\d+\b", "<host>:<port>", text)
+    return re.sub(r"\d+(\.\d+)?[kMG]?B in (\d+) layers", r"<size> in \2 layers", text)
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing; run with UPDATE_GOLDEN=1 to write it"
+    assert text == path.read_text(), f"output differs from {path}:\n{text}"
+
+
+# --- plugin mechanics ------------------------------------------------------------------------------------------
+
+
+def test_kubectl_finds_the_plugin_on_path(crds: LocalCluster) -> None:
+    assert crds.binaries is not None
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "kubectl-imagestream").exists(), "run scripts/setup.sh --python to install the console script"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [str(crds.binaries.kubectl), "imagestream"]
+    shown = subprocess.run([*command, "--help"], capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: kubectl imagestream COMMAND")
+    wrong = subprocess.run([*command, "bogus"], capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith('error: unknown command "bogus" for "kubectl imagestream"\n')
+
+
+def test_kubeconfig_list_context_and_namespace_like_kubectl(crds: LocalCluster, cli: Cli, tmp_path: Path) -> None:
+    cli.imported({"v1": cli.push("v1")})
+    admin = yaml.safe_load(Path(crds.admin_kubeconfig).read_text())
+    for entry in admin["clusters"]:  # absolute paths, since the copy lives elsewhere
+        ca = entry["cluster"].get("certificate-authority")
+        if ca:
+            entry["cluster"]["certificate-authority"] = str(Path(crds.admin_kubeconfig).parent / ca)
+    for entry in admin["users"]:
+        for key in ("client-certificate", "client-key"):
+            if entry["user"].get(key):
+                entry["user"][key] = str(Path(crds.admin_kubeconfig).parent / entry["user"][key])
+    context = admin["contexts"][0]
+    first = {**admin, "contexts": [], "current-context": "in-test-namespace"}
+    second = {
+        **admin,
+        "contexts": [
+            {"name": "in-test-namespace", "context": {**context["context"], "namespace": cli.namespace}},
+            {"name": "elsewhere", "context": {**context["context"], "namespace": "default"}},
+        ],
+    }
+    (tmp_path / "first").write_text(yaml.safe_dump(first))
+    (tmp_path / "second").write_text(yaml.safe_dump(second))
+    files = f"{tmp_path / 'missing'}:{tmp_path / 'first'}:{tmp_path / 'second'}"
+    # current-context from the first file, the context itself from the second, its namespace used without -n.
+    shown = run_cli(crds, None, "describe", "is", "app", env={"KUBECONFIG": files})
+    assert shown.status == 0, shown.err
+    assert f"Namespace:\t\t{cli.namespace}\n" in shown.out
+    elsewhere = run_cli(crds, None, "describe", "is", "app", "--context=elsewhere", env={"KUBECONFIG": files})
+    assert (elsewhere.status, elsewhere.err) == (1, 'error: imagestreams.image.openshift.io "app" not found\n')
+    flagged = run_cli(crds, cli.namespace, "describe", "is", "app", "--context=elsewhere", env={"KUBECONFIG": files})
+    assert flagged.status == 0
+    missing = run_cli(crds, None, "describe", "is", "--context=nope", env={"KUBECONFIG": files})
+    assert (missing.status, missing.err) == (1, "error: context was not found for specified context: nope\n")
+
+
+# --- describe -------------------------------------------------------------------------------------------------
+
+
+def test_describe_layouts_match_the_golden_files(cli: Cli) -> None:
+    v1 = cli.push("v1")
+    local = cli.push("local")
+    apply_stream(
+        cli.cluster,
+        cli.namespace,
+        "app",
+        [
+            insecure_tag("v1", cli.pull_spec("v1")),
+            {"name": "latest", "from": {"kind": "ImageStreamTag", "name": "v1"}},
+            docker_tag("ref", cli.pull_spec("v1"), reference=True),
+            insecure_tag("broken", cli.pull_spec("missing")),
+            insecure_tag(
+                "local",
+                cli.pull_spec("local"),
+                importPolicy={"scheduled": True},
+                referencePolicy={"type": "Local"},
+                annotations={"description": "Follows the local tag", "tags": "web,demo"},
+            ),
+        ],
+        annotations={"description": "The application", "owner": "team-a"},
+    )
+    wait_for_tag(cli.cluster, cli.namespace, "app", "v1", image=v1)
+    wait_for_tag(cli.cluster, cli.namespace, "app", "latest", image=v1)
+    wait_for_tag(cli.cluster, cli.namespace, "app", "local", image=local)
+    wait_for_tag(cli.cluster, cli.namespace, "app", "broken", reason="NotFound")
+    eventually(lambda: status_tag(cli.stream(), "ref").get("items"), what="the reference tag to be recorded")
+
+    assert_golden("describe_is.txt", normalize(cli.ok("describe", "is", "app"), cli))
+    assert_golden("describe_istag.txt", normalize(cli.ok("describe", "istag", "app:local"), cli))
+    assert_golden("describe_isimage.txt", normalize(cli.ok("describe", "isimage", f"app@{v1[:20]}"), cli))
+    assert normalize(cli.ok("describe", "is/app"), cli) == normalize(cli.ok("describe", "imagestream", "app"), cli)
+    everything = cli.ok("describe", "is", "-A")
+    assert f"Namespace:\t\t{cli.namespace}\n" in everything
+
+    assert (
+        cli.fails("describe", "istag", "app:nope") == 'error: imagestreamtags.image.openshift.io "app:nope" not found\n'
+    )
+    assert (
+        cli.fails("describe", "istag", "app:ref") == 'error: imagestreamtags.image.openshift.io "app:ref" not found\n'
+    )
+    assert cli.fails("describe", "isimage", "app@sha256:ffff") == (
+        'error: imagestreamimages.image.openshift.io "app@sha256:ffff" not found\n'
+    )
+    assert cli.fails("describe", "is", "nope") == 'error: imagestreams.image.openshift.io "nope" not found\n'
+
+
+def test_describe_an_empty_namespace(cli: Cli) -> None:
+    result = cli("describe", "is")
+    assert (result.status, result.out, result.err) == (0, "", f"No resources found in {cli.namespace} namespace.\n")
+
+
+# --- tag ------------------------------------------------------------------------------------------------------
+
+
+def test_tag_a_container_image_creates_the_stream_and_reimports_on_repeat(cli: Cli) -> None:
+    first = cli.push("v1")
+    source = cli.pull_spec("v1")
+    assert cli.ok("tag", "--source=docker", "--insecure", source, "app:v1") == f"Tag app:v1 set to {source}.\n"
+    assert cli.spec_tag("v1") == {
+        "name": "v1",
+        "from": {"kind": "DockerImage", "name": source},
+        "importPolicy": {"insecure": True},
+        "referencePolicy": {"type": "Source"},
+    }
+    wait_for_tag(cli.cluster, cli.namespace, "app", "v1", image=first)
+    shown = kubectl(cli.cluster, "get", "is", "app", "-n", cli.namespace, "-o", "json", "--show-managed-fields")
+    assert "kubectl-imagestream" in {m["manager"] for m in json.loads(shown)["metadata"]["managedFields"]}
+    # Tagging the same source again imports it again, as oc tag does.
+    second = cli.push("v1")
+    cli.ok("tag", "--insecure", source, "app:v1")  # a registry in SOURCE: a container image without --source
+    wait_for_tag(cli.cluster, cli.namespace, "app", "v1", image=second)
+
+
+def test_tag_copies_a_stream_tag_or_follows_it_with_alias(cli: Cli, other_namespace: str) -> None:
+    first = cli.push("v1")
+    cli.imported({"v1": first})
+    assert cli.ok("tag", "app:v1", "app:stable") == f"Tag app:stable set to app@{first}.\n"
+    assert cli.spec_tag("stable")["from"] == {"kind": "ImageStreamImage", "name": f"app@{first}"}
+    assert cli.ok("tag", "--alias", "app:v1", "app:latest") == "Tag app:latest set up to track app:v1.\n"
+    assert cli.spec_tag("latest")["from"] == {"kind": "ImageStreamTag", "name": "app:v1"}
+    wait_for_tag(cli.cluster, cli.namespace, "app", "stable", image=first)
+    wait_for_tag(cli.cluster, cli.namespace, "app", "latest", image=first)
+    # Another namespace: the stream is created there and the source's namespace is written down.
+    copied = cli.ok("tag", "app:v1", f"{other_namespace}/copy:v1", "app:v1-copy")
+    assert copied == f"Tag {other_namespace}/copy:v1 set to app@{first}.\nTag app:v1-copy set to app@{first}.\n"
+    other = get_stream(cli.cluster, other_namespace, "copy")
+    assert other["spec"]["tags"][0]["from"] == {
+        "kind": "ImageStreamImage",
+        "name": f"app@{first}",
+        "namespace": cli.namespace,
+    }
+
+
+def test_tag_errors_have_ocs_messages(cli: Cli) -> None:
+    cli.imported({"v1": cli.push("v1")})
+    assert (
+        cli.fails("tag", "--alias", "app:v1", "other:latest")
+        == "error: cannot set alias across different Image Streams\n"
+    )
+    assert (
+        cli.fails("tag", "--scheduled", "app:v1", "app:x")
+        == "error: only container images can have importing flags set\n"
+    )
+    assert cli.fails("tag", "--insecure", f"app@{'sha256:' + 'a' * 64}", "app:x") == (
+        "error: only container images can have importing flags set\n"
+    )
+    assert cli.fails("tag", "--source=bogus", "app:v1", "app:x") == (
+        'error: invalid source "bogus"; valid values are docker, dockerimage, imagestreamimage, imagestreamtag, '
+        "isimage, istag\nSee 'kubectl imagestream tag -h' for help and examples\n"
+    )
+    assert cli.fails("tag", "--reference-policy=other", "x/y:1", "app:x") == (
+        "error: reference policy must be set to 'source' or 'local'\n"
+    )
+    assert cli.fails("tag", "app:nope", "app:x") == (
+        'error: "app:nope" is not currently pointing to an image, cannot use it as the source of a tag\n'
+    )
+    assert cli.fails("tag", "missing:v1", "app:x") == 'error: imagestreams.image.openshift.io "missing" not found\n'
+    assert cli.fails("tag", "app:v1", "app") == 'error: "app" must be of the form <stream_name>:<tag>\n'
+
+
+def test_tag_flags_are_written_and_left_out_flags_turned_off(cli: Cli) -> None:
+    source = cli.pull_spec("v1")
+    cli.push("v1")
+    flags = ["--scheduled", "--insecure", "--reference-policy=local", "--import-mode=PreserveOriginal"]
+    assert (
+        cli.ok("tag", "--source=docker", *flags, source, "app:s") == f"Tag app:s set to import {source} periodically.\n"
+    )
+    assert cli.spec_tag("s")["importPolicy"] == {"insecure": True, "scheduled": True, "importMode": "PreserveOriginal"}
+    assert cli.spec_tag("s")["referencePolicy"] == {"type": "Local"}
+    cli.ok("tag", "--insecure", source, "app:s")
+    assert cli.spec_tag("s")["importPolicy"] == {"insecure": True}
+    assert cli.spec_tag("s")["referencePolicy"] == {"type": "Source"}
+    cli.ok("tag", "--reference", source, "app:r")
+    assert cli.spec_tag("r")["reference"] is True
+    eventually(lambda: status_tag(cli.stream(), "r").get("items"), what="the reference to be recorded")
+    assert status_tag(cli.stream(), "r")["items"][0]["dockerImageReference"] == source
+
+
+def test_tag_delete(cli: Cli) -> None:
+    cli.imported({"v1": cli.push("v1"), "v2": cli.push("v2")})
+    assert cli.ok("tag", "-d", "app:v1") == f"Deleted tag {cli.namespace}/app:v1.\n"
+    assert [t["name"] for t in cli.stream()["spec"]["tags"]] == ["v2"]
+    assert cli.fails("tag", "-d", "app:v1") == 'error: imagestreamtags.image.openshift.io "app:v1" not found\n'
+    assert cli.fails("tag", "-d", "nope:v1") == 'error: imagestreamtags.image.openshift.io "nope:v1" not found\n'
+    assert cli.fails("tag", "-d", "--alias", "app:v2") == "error: --alias and --delete may not be both specified\n"
+
+
+# --- import-image ---------------------------------------------------------------------------------------------
+
+
+def test_import_image_needs_confirm_for_a_new_stream(cli: Cli) -> None:
+    assert cli.fails("import-image", "app:v1", f"--from={cli.pull_spec('v1')}") == (
+        'error: no image stream named "app" exists, pass --confirm to create and import\n'
+    )
+    with pytest.raises(AssertionError):
+        cli.stream()
+
+
+def test_import_image_confirm_creates_imports_and_describes(cli: Cli) -> None:
+    digest = cli.push("v1")
+    out = cli.ok("import-image", "app:v1", f"--from={cli.pull_spec('v1')}", "--confirm", "--insecure")
+    assert out.startswith("imagestream.image.openshift.io/app imported\n\nName:\t\t\tapp\n")
+    assert f"Image Name:\tapp:v1\nDocker Image:\t{cli.registry.host}/{cli.repository}@{digest}\n" in out
+    assert_golden("import_image.txt", normalize(out, cli))
+    stream = cli.stream()
+    assert stream["status"]["importRequest"] == stream["metadata"]["annotations"][REQUEST]
+
+
+def test_import_image_reimports_and_sets_flags(cli: Cli) -> None:
+    first = cli.push("v1")
+    cli.imported({"v1": first})
+    second = cli.push("v1")
+    out = cli.ok("import-image", "app:v1", "--scheduled", "--reference-policy=local")
+    assert f"@{second}\n" in out
+    assert [item["image"] for item in status_tag(cli.stream(), "v1")["items"]] == [second, first]
+    tag = cli.spec_tag("v1")
+    assert tag["importPolicy"] == {"insecure": True, "scheduled": True}
+    assert tag["referencePolicy"] == {"type": "Local"}  # the tag had none, so the flag applies
+    # An alias is followed to the tag it points at.
+    cli.ok("tag", "--alias", "app:v1", "app:latest")
+    assert "Image Name:\tapp:v1\n" in cli.ok("import-image", "app")
+    cli.ok("import-image", "app:v1", "--import-mode=PreserveOriginal")
+    assert cli.spec_tag("v1")["importPolicy"]["importMode"] == "PreserveOriginal"
+
+
+def test_import_image_reports_the_failure(cli: Cli) -> None:
+    cli.push("v1")
+    result = cli("import-image", "app:v1", f"--from={cli.pull_spec('v1')}", "--confirm")
+    assert result.status == 1
+    assert result.out.startswith("imagestream.image.openshift.io/app imported with errors\n\n")
+    message = status_tag(cli.stream(), "v1")["conditions"][0]["message"]
+    assert "insecure" in message
+    assert result.err == f"error: tag v1 failed: {message}\n"
+    assert "  ! error: Import failed (InternalError): " in result.out
+    # Allowed over plain HTTP, the same tag imports.
+    assert cli.ok("import-image", "app:v1", "--insecure").startswith("imagestream.image.openshift.io/app imported\n")
+
+
+def test_import_image_errors_have_ocs_messages(cli: Cli) -> None:
+    cli.imported({"v1": cli.push("v1")})
+    apply_stream(
+        cli.cluster,
+        cli.namespace,
+        "app",
+        [
+            insecure_tag("v1", cli.pull_spec("v1")),
+            {"name": "pinned", "from": {"kind": "ImageStreamTag", "name": "other:x"}},
+        ],
+    )
+    assert cli.fails("import-image", "app:nope") == (
+        'error: the tag "nope" does not exist on the image stream - choose an existing tag to import or use the '
+        "'tag' command to create a new tag\n"
+    )
+    assert cli.fails("import-image", "app:v1", "--from=elsewhere/app:v1") == (
+        f'error: the tag "v1" points to "{cli.pull_spec("v1")}" - use the \'tag\' command if you want to change '
+        'the source to "elsewhere/app:v1"\n'
+    )
+    assert cli.fails("import-image", "app:pinned") == (
+        'error: tag "pinned" points to an imagestreamtag from another ImageStream\n'
+    )
+    assert cli.fails("import-image", "app:v1", "--all") == 'error: cannot specify a tag "app:v1" as well as --all\n'
+    assert (
+        cli.fails("import-image", f"app@sha256:{'a' * 64}") == "error: to import images by ID, use the 'tag' command\n"
+    )
+    assert cli.fails("import-image", "app", "--timeout=soon").startswith('error: invalid --timeout "soon"')
+
+
+def test_import_image_all(cli: Cli) -> None:
+    cli.imported({"a": cli.push("a"), "b": cli.push("b")})
+    newer = {"a": cli.push("a"), "b": cli.push("b")}
+    out = cli.ok("import-image", "app", "--all")
+    for tag, digest in newer.items():
+        assert f"Image Name:\tapp:{tag}\n" in out
+        assert status_tag(cli.stream(), tag)["items"][0]["image"] == digest
+    # A whole repository, into a new stream; only the tags in status (the operator's limit is 4 in tests).
+    repository = f"{cli.repository}-all"
+    for tag in ("1.0", "1.1", "latest"):
+        cli.push(tag, repository)
+    out = cli.ok("import-image", "repo", "--all", f"--from={cli.registry.host}/{repository}", "--confirm", "--insecure")
+    stream = cli.stream("repo")
+    assert stream["spec"]["dockerImageRepository"] == f"{cli.registry.host}/{repository}"
+    assert stream["metadata"]["annotations"]["openshift.io/image.insecureRepository"] == "true"
+    assert sorted(t["tag"] for t in stream["status"]["tags"]) == ["1.0", "1.1", "latest"]
+    for tag in ("1.0", "1.1", "latest"):
+        assert f"Image Name:\trepo:{tag}\n" in out
+
+
+def test_import_image_dry_run_writes_nothing(cli: Cli) -> None:
+    cli.imported({"v1": cli.push("v1")})
+    before = cli.stream()
+    out = cli.ok("import-image", "app:v1", "--scheduled", "--dry-run")
+    assert out.startswith("imagestream.image.openshift.io/app import validated (dry run)\n\nName:\t\t\tapp\n")
+    as_yaml = yaml.safe_load(cli.ok("import-image", "app:v1", "--scheduled", "--dry-run", "-o", "yaml"))
+    assert as_yaml["spec"]["tags"][0]["importPolicy"]["scheduled"] is True
+    after = cli.stream()
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    created = cli("import-image", "new:v1", f"--from={cli.pull_spec('v1')}", "--confirm", "--dry-run")
+    assert created.status == 0 and "new" in created.out
+    with pytest.raises(AssertionError):
+        cli.stream("new")
+
+
+def test_import_image_times_out_when_no_operator_acts(
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str
+) -> None:
+    cli = Cli(crds, solo_namespace, plain_registry, repository)
+    cli.push("v1")
+    err = cli.fails(
+        "import-image", "app:v1", f"--from={cli.pull_spec('v1')}", "--confirm", "--insecure", "--timeout=1s"
+    )
+    assert err.startswith(f"error: timed out after 1s waiting for the operator to import {solo_namespace}/app; ")
+    request = cli.stream()["metadata"]["annotations"][REQUEST]
+    assert request in err
+    assert cli.ok("import-image", "app:v1", "--timeout=0") == "imagestream.image.openshift.io/app import requested\n"
+    assert cli.stream()["metadata"]["annotations"][REQUEST] != request
+
+
+# --- set-triggers ---------------------------------------------------------------------------------------------
+
+
+def deployment(namespace: str, name: str, containers: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": c, "image": f"placeholder/{c}:0"} for c in containers]},
+            },
+        },
+    }
+
+
+def cronjob(namespace: str, name: str) -> dict[str, Any]:
+    pod = {"restartPolicy": "Never", "containers": [{"name": "job", "image": "placeholder/job:0"}]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"schedule": "0 0 1 1 *", "jobTemplate": {"spec": {"template": {"spec": pod}}}},
+    }
+
+
+def apply(cluster: LocalCluster, manifest: dict[str, Any]) -> None:
+    kubectl(cluster, "apply", "-f", "-", stdin=json.dumps(manifest))
+
+
+def get(cluster: LocalCluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(kubectl(cluster, "get", kind, name, "-n", namespace, "-o", "json"))
+    return body
+
+
+def image_of(body: dict[str, Any], container: str) -> str:
+    spec = body["spec"]
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"] if "jobTemplate" in spec else spec["template"]["spec"]
+    return next(c["image"] for c in pod["containers"] if c["name"] == container)
+
+
+def wait_image(cli: Cli, kind: str, name: str, container: str, image: str) -> None:
+    eventually(
+        lambda: image_of(get(cli.cluster, kind, cli.namespace, name), container) == image,
+        what=f"{kind} {name} to run {image}",
+    )
+
+
+def annotation(cli: Cli, kind: str, name: str) -> str | None:
+    value: str | None = (get(cli.cluster, kind, cli.namespace, name)["metadata"].get("annotations") or {}).get(TRIGGERS)
+    return value
+
+
+def test_set_triggers_lists_adds_pauses_and_removes(cli: Cli) -> None:
+    digest = cli.push("v1")
+    cli.imported({"v1": digest})
+    reference = f"{cli.registry.host}/{cli.repository}@{digest}"
+    apply(cli.cluster, deployment(cli.namespace, "web", ["web", "sidecar"]))
+    assert (
+        cli.ok("set-triggers", "deployment/web")
+        == "NAME             TYPE    VALUE  AUTO\ndeployments/web  config         true\n"
+    )
+    assert cli.fails("set-triggers", "deploy/web", "--from-image=app:v1") == (
+        "error: you must specify --containers when setting --from-image\n"
+    )
+    assert cli.fails("set-triggers", "deploy/web", "--from-image=app:v1", "-c", "nope") == (
+        "error: not all container names exist: nope (accepts: sidecar, web)\n"
+    )
+    assert cli.fails("set-triggers", "deploy/web", "--from-image=quay.io/a/b:1", "-c", "web") == (
+        "error: the value of --from-image must point to an image stream tag on this server\n"
+    )
+    assert (
+        cli.ok("set-triggers", "deploy/web", "--from-image=app:v1", "-c", "web")
+        == "deployment.apps/web triggers updated\n"
+    )
+    assert annotation(cli, "deployment", "web") == (
+        '[{"from":{"kind":"ImageStreamTag","name":"app:v1"},"fieldPath":"spec.template.spec.containers[?(@.name==\\"web\\")].image"}]'
+    )
+    wait_image(cli, "deployment", "web", "web", reference)
+    assert cli.ok("set", "triggers", "deploy/web") == (
+        "NAME             TYPE    VALUE         AUTO\n"
+        "deployments/web  config                true\n"
+        "deployments/web  image   app:v1 (web)  true\n"
+    )
+    cli.ok("set-triggers", "deploy/web", "--manual")
+    assert json.loads(annotation(cli, "deployment", "web") or "")[0]["paused"] is True
+    assert cli.ok("set-triggers", "deploy/web").splitlines()[-1].split() == [
+        "deployments/web",
+        "image",
+        "app:v1",
+        "(web)",
+        "false",
+    ]
+    cli.ok("set-triggers", "deploy/web", "--auto")
+    assert "paused" not in json.loads(annotation(cli, "deployment", "web") or "")[0]
+    unchanged = cli("set-triggers", "deploy/web", "--auto")
+    assert (unchanged.status, unchanged.out, unchanged.err) == (0, "", "info: deployments/web was not changed\n")
+    assert cli.fails("set-triggers", "deploy/web", "--from-image=app:v2", "-c", "web") == (
+        "error: only one trigger may reference each container: web\n"
+    )
+    warned = cli("set-triggers", "deploy/web", "--from-image=app:v2", "-c", "sidecar")
+    assert warned.status == 0
+    assert (
+        warned.err == f"warning: the image stream tag {cli.namespace}/app:v2 does not exist yet; "
+        "the trigger takes effect when it has an image\n"
+    )
+    cli.ok("set-triggers", "deploy/web", "--remove", "--from-image=app:v1")
+    assert [t["from"]["name"] for t in json.loads(annotation(cli, "deployment", "web") or "")] == ["app:v2"]
+    cli.ok("set-triggers", "deploy/web", "--remove-all")
+    assert annotation(cli, "deployment", "web") is None
+    assert cli.fails("set-triggers", "deploy/nope") == 'error: deployments.apps "nope" not found\n'
+    assert cli.fails("set-triggers", "pod/web").startswith("error: pod/web does not support triggers")
+
+
+def test_set_triggers_on_a_cronjob_with_output(cli: Cli) -> None:
+    digest = cli.push("v1")
+    cli.imported({"v1": digest})
+    apply(cli.cluster, cronjob(cli.namespace, "nightly"))
+    body = json.loads(cli.ok("set-triggers", "cj/nightly", "--from-image=app:v1", "-o", "json"))
+    assert body["kind"] == "CronJob"
+    assert json.loads(body["metadata"]["annotations"][TRIGGERS])[0]["fieldPath"] == (
+        'spec.jobTemplate.spec.template.spec.containers[?(@.name=="job")].image'
+    )
+    wait_image(cli, "cronjob", "nightly", "job", f"{cli.registry.host}/{cli.repository}@{digest}")
+
+
+# --- set-image-lookup -----------------------------------------------------------------------------------------
+
+
+def test_set_image_lookup_on_streams_and_workloads(cli: Cli) -> None:
+    cli.imported({"v1": cli.push("v1")})
+    apply(cli.cluster, deployment(cli.namespace, "web", ["web"]))
+    assert cli.ok("set-image-lookup") == "NAME  LOCAL\napp   false\n"
+    assert cli.ok("set-image-lookup", "app") == "imagestream.image.openshift.io/app image lookup updated\n"
+    assert cli.stream()["spec"]["lookupPolicy"] == {"local": True}
+    assert cli.ok("set", "image-lookup", "--list", "app") == "NAME  LOCAL\napp   true\n"
+    assert cli.ok("set-image-lookup", "deploy/web") == "deployment.apps/web image lookup updated\n"
+    template = get(cli.cluster, "deployment", cli.namespace, "web")["spec"]["template"]["metadata"]
+    assert template["annotations"]["alpha.image.policy.openshift.io/resolve-names"] == "*"
+    assert (
+        cli.ok("set-image-lookup", "--list", "deploy/web", "is/app")
+        == "NAME             LOCAL\ndeployments/web  true\napp              true\n"
+    )
+    cli.ok("set-image-lookup", "app", "deploy/web", "--enabled=false")
+    assert cli.stream()["spec"]["lookupPolicy"] == {"local": False}
+    template = get(cli.cluster, "deployment", cli.namespace, "web")["spec"]["template"]["metadata"]
+    assert "alpha.image.policy.openshift.io/resolve-names" not in (template.get("annotations") or {})
+    listed = cli.ok("set-image-lookup", "-A")
+    assert listed.startswith("NAMESPACE")
+    assert re.search(rf"^{cli.namespace}\s+app\s+false$", listed, re.MULTILINE)
+    assert json.loads(cli.ok("set-image-lookup", "app", "-o", "json"))["spec"]["lookupPolicy"] == {"local": True}
+    cli.imported({"v1": cli.push("v1")}, stream="second")
+    assert cli.ok("set-image-lookup", "--all", "--enabled=false") == (
+        "imagestream.image.openshift.io/app image lookup updated\n"
+        "imagestream.image.openshift.io/second image lookup updated\n"
+    )
+    assert cli.ok("set-image-lookup") == "NAME    LOCAL\napp     false\nsecond  false\n"
+    assert cli.fails("set-image-lookup", "nope") == 'error: imagestreams.image.openshift.io "nope" not found\n'
+
+
+# --- history, rollback, resume --------------------------------------------------------------------------------
+
+
+def test_history_rollback_and_resume_move_triggered_workloads(cli: Cli) -> None:
+    first = cli.push("latest")
+    cli.imported({"latest": first})
+    second = cli.push("latest")
+    cli.ok("import-image", "app")
+    ref = {d: f"{cli.registry.host}/{cli.repository}@{d}" for d in (first, second)}
+    apply(cli.cluster, deployment(cli.namespace, "web", ["web"]))
+    cli.ok("set-triggers", "deploy/web", "--from-image=app:latest")
+    wait_image(cli, "deployment", "web", "web", ref[second])
+
+    rows = [line.split() for line in cli.ok("history", "app:latest").splitlines()]
+    assert rows[0] == ["#", "AGE", "IMAGE", "USED", "BY"]
+    assert (rows[1][0], rows[1][2], rows[1][3:]) == ("0", second, ["deployment/web"])
+    assert (rows[2][0], rows[2][2], rows[2][3:]) == ("1", first, ["<none>"])
+
+    out = cli.ok("rollback", "app:latest")
+    assert out == (
+        f"Tag app:latest set to app@{first} (history entry 1).\n"
+        f"It no longer follows {cli.pull_spec('latest')}. To follow {cli.pull_spec('latest')} again, run:\n"
+        "  kubectl imagestream resume app:latest\n"
+        "or:\n"
+        f"  kubectl imagestream tag --source=docker --insecure {cli.pull_spec('latest')} app:latest\n"
+    )
+    tag = cli.spec_tag("latest")
+    assert tag["from"] == {"kind": "ImageStreamImage", "name": f"app@{first}"}
+    saved = json.loads(tag["annotations"]["imagestreams.dev/rolled-back-from"])
+    assert saved == {
+        "from": {"kind": "DockerImage", "name": cli.pull_spec("latest")},
+        "importPolicy": {"insecure": True},
+    }
+    wait_image(cli, "deployment", "web", "web", ref[first])
+    history = json.loads(cli.ok("history", "app:latest", "-o", "json"))
+    assert (history["items"][0]["image"], history["items"][0]["usedBy"]) == (first, ["deployment/web"])
+    assert history["rolledBackFrom"] == saved
+    assert "kubectl imagestream resume app:latest" in cli.ok("history", "app:latest")
+
+    assert cli.fails("rollback", "app:latest", "--to", "7").startswith("error: app:latest has history entries 0 to ")
+    assert cli.fails("rollback", "app:latest", "--to", "sha256:0000") == (
+        'error: no entry in the history of app:latest has the image "sha256:0000"\n'
+    )
+    assert cli.fails("rollback", "app:nope") == 'error: imagestreamtags.image.openshift.io "app:nope" not found\n'
+    assert cli.fails("history", "app:nope") == 'error: imagestreamtags.image.openshift.io "app:nope" not found\n'
+
+    assert cli.ok("resume", "app:latest") == f"Tag app:latest follows {cli.pull_spec('latest')} again.\n"
+    assert cli.spec_tag("latest") == {
+        "name": "latest",
+        "from": {"kind": "DockerImage", "name": cli.pull_spec("latest")},
+        "importPolicy": {"insecure": True},
+    }
+    wait_image(cli, "deployment", "web", "web", ref[second])
+    assert cli.fails("resume", "app:latest").startswith("error: app:latest is not pinned by a rollback")
+
+
+def test_rollback_to_a_digest_with_yaml_output(cli: Cli) -> None:
+    first = cli.push("v1")
+    cli.imported({"v1": first})
+    second = cli.push("v1")
+    cli.ok("import-image", "app:v1")
+    body = yaml.safe_load(cli.ok("rollback", "app:v1", "--to", first[:15], "-o", "yaml"))
+    pinned = next(t for t in body["spec"]["tags"] if t["name"] == "v1")
+    assert pinned["from"]["name"] == f"app@{first}"
+    assert "managedFields" not in body["metadata"]
+    wait_for_tag(cli.cluster, cli.namespace, "app", "v1", image=first)
+    assert cli.ok("rollback", "app:v1", "--to", "1", "-o", "name") == "imagestream.image.openshift.io/app\n"
+    wait_for_tag(cli.cluster, cli.namespace, "app", "v1", image=second)
+    # The second rollback kept the original source, so resume still restores it.
+    assert cli.ok("resume", "app:v1") == f"Tag app:v1 follows {cli.pull_spec('v1')} again.\n"
+
+
+def test_output_names_after_tagging(cli: Cli) -> None:
+    cli.push("v1")
+    out = cli.ok("tag", "--insecure", cli.pull_spec("v1"), "app:v1", "app:v2", "-o", "name")
+    assert out == "imagestream.image.openshift.io/app\nimagestream.image.openshift.io/app\n"
