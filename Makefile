@@ -28,6 +28,7 @@ crds: setup-python  ## regenerate the CRD, cluster roles and operator RBAC YAML 
 bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.md
 	$(PY) bench/harness_start.py
 	$(PY) bench/import_cycle.py
+	$(PY) bench/cli_start.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -173,7 +173,8 @@ def _print_usage(binaries: Binaries, cluster: LocalCluster, kinds: tuple[Registr
     env_file = cluster.workdir / "env.sh"
     lines = [
         f"export KUBECONFIG={cluster.admin_kubeconfig}",
-        f'export PATH="{binaries.kubectl.parent}:$PATH"',
+        # The pinned kubectl, and this environment's scripts (kubectl-imagestream makes `kubectl imagestream`).
+        f'export PATH="{binaries.kubectl.parent}:{Path(sys.executable).parent}:$PATH"',
     ]
     for kind, registry in cluster.registries.items():
         lines.append(f"export IMAGESTREAMS_REGISTRY_{kind.name}={registry.host}")
