@@ -59,7 +59,8 @@ class OperatorProcess:
         self.env = env or {}
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> OperatorProcess:
+    def start(self, ready: str = "image stream operator started") -> OperatorProcess:
+        """Start it and wait until its log shows `ready`."""
         environment = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -69,7 +70,7 @@ class OperatorProcess:
                 env=environment,
                 start_new_session=True,
             )
-        eventually(lambda: "image stream operator started" in self.log(), timeout=30, what="the operator to start")
+        eventually(lambda: ready in self.log(), timeout=30, what=f"the operator to log {ready!r}")
         return self
 
     def log(self) -> str:

@@ -15,7 +15,15 @@ from imagestreams.api.rbac import OPERATOR_NAME, OPERATOR_RULES
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from tests.conftest import REPO_ROOT, kubectl, solo_settings
 from tests.helpers import OperatorProcess, eventually
-from tests.streams import apply_stream, docker_tag, grant_image_puller, pull_secret, push_unique, wait_for_tag
+from tests.streams import (
+    apply_stream,
+    docker_tag,
+    grant_image_puller,
+    insecure_tag,
+    pull_secret,
+    push_unique,
+    wait_for_tag,
+)
 
 RBAC_MANIFEST = REPO_ROOT / "deploy" / "imagestream-operator-rbac.yaml"
 POD = "spec.template.spec"
@@ -195,3 +203,43 @@ def test_a_missing_rule_is_caught(
     finally:
         operator.stop()
         kubectl(crds, "delete", "clusterrolebinding,clusterrole", f"{ns}-reduced", check=False)
+
+
+def test_two_replicas_with_leader_election_one_acts_and_the_other_takes_over(
+    crds: LocalCluster,
+    shipped_rbac: dict[str, Any],
+    solo_namespace: str,
+    plain_registry: Registry,
+    repository: str,
+    tmp_path: Path,
+) -> None:
+    """Both replicas run under the shipped ServiceAccount; the Lease lives in the operator's namespace."""
+    ns = solo_namespace
+    lease_namespace = shipped_rbac["metadata"]["namespace"]
+    kubeconfig = crds.service_account_kubeconfig(lease_namespace, OPERATOR_NAME)
+    settings = {
+        **solo_settings(ns),
+        "IMAGESTREAMS_LEADER_ELECTION": "true",
+        "IMAGESTREAMS_LEADER_ELECTION_NAMESPACE": lease_namespace,
+        "IMAGESTREAMS_LEADER_ELECTION_LEASE_SECONDS": "6",
+    }
+    first = OperatorProcess(kubeconfig, tmp_path, settings).start()
+    second = OperatorProcess(kubeconfig, tmp_path, settings).start(ready="waiting to become the leader")
+    try:
+        assert "became the leader" in first.log()
+        image = push_unique(plain_registry, repository, "v1")
+        apply_stream(crds, ns, "one", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+        wait_for_tag(crds, ns, "one", "v1", image=image.digest)
+        assert "became the leader" not in second.log()
+        assert "write: " not in second.log()  # the standby never acted
+
+        first.stop()
+        eventually(lambda: "became the leader" in second.log() or None, timeout=30, what="the standby to take over")
+        apply_stream(crds, ns, "two", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+        wait_for_tag(crds, ns, "two", "v1", image=image.digest)
+        lease = json.loads(kubectl(crds, "get", "lease", "imagestream-operator", "-n", lease_namespace, "-o", "json"))
+        assert lease["spec"]["leaseTransitions"] >= 1
+    finally:
+        first.stop()
+        second.stop()
+        kubectl(crds, "delete", "lease", "imagestream-operator", "-n", lease_namespace, check=False)

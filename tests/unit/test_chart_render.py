@@ -29,6 +29,9 @@ SET_ELSEWHERE = {
     "namespaces": "watchNamespaces",
     "excluded_namespaces": "excludedNamespaces",
     "extra_ca_file": "caBundle",
+    "leader_election": "leaderElection.enabled",
+    "leader_election_namespace": "leaderElection (the release namespace)",
+    "leader_election_lease_seconds": "leaderElection.leaseSeconds",
 }
 
 
@@ -203,6 +206,7 @@ def test_the_rules_split_by_scope_are_a_partition_of_the_operator_rules() -> Non
         "rules": rbac.OPERATOR_RULES,
         "namespacedRules": namespaced,
         "clusterScopedRules": cluster_scoped,
+        "leaderElectionRules": rbac.LEADER_ELECTION_RULES,
     }
 
 
@@ -216,3 +220,19 @@ def test_a_rule_that_mixes_scopes_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(rbac, "OPERATOR_RULES", [*rbac.OPERATOR_RULES, mixed])
     with pytest.raises(ValueError, match="mixes cluster-scoped and namespaced"):
         rbac.namespaced_rules()
+
+
+def test_leader_election_renders_a_lease_role_rolling_updates_and_its_settings() -> None:
+    objects = render({"replicas": 2, "leaderElection": {"enabled": True, "leaseSeconds": 20}})
+    role = next(o for o in objects if o["kind"] == "Role" and o["metadata"]["name"].endswith("-leader-election"))
+    assert role["rules"] == rbac.LEADER_ELECTION_RULES
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["IMAGESTREAMS_LEADER_ELECTION"]["value"] == "true"
+    assert env["IMAGESTREAMS_LEADER_ELECTION_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["IMAGESTREAMS_LEADER_ELECTION_LEASE_SECONDS"]["value"] == "20"
+    default = render({})
+    assert not [o for o in default if o["kind"] == "Role"]
+    assert next(o for o in default if o["kind"] == "Deployment")["spec"]["strategy"]["type"] == "Recreate"

@@ -9,7 +9,9 @@ import pytest
 from tests.unit.test_chart_render import find, render, template
 
 BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
-    ("two replicas", {"replicas": 2}, "at '/replicas': maximum: got 2, want 1"),
+    ("two replicas without leader election", {"replicas": 2}, "at '/leaderElection/enabled': value must be true"),
+    ("six replicas", {"replicas": 6, "leaderElection": {"enabled": True}}, "at '/replicas': maximum: got 6, want 5"),
+    ("short lease", {"leaderElection": {"leaseSeconds": 2}}, "at '/leaderElection/leaseSeconds': minimum"),
     ("negative replicas", {"replicas": -1}, "at '/replicas': minimum"),
     ("history of zero", {"settings": {"historyLimit": 0}}, "at '/settings/historyLimit': minimum"),
     ("history over 100", {"settings": {"historyLimit": 101}}, "at '/settings/historyLimit': maximum"),

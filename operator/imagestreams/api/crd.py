@@ -21,7 +21,7 @@ from imagestreams.api.imagestream import (
     ImageStreamSpec,
     ImageStreamStatus,
 )
-from imagestreams.api.rbac import OPERATOR_RULES, cluster_scoped_rules, namespaced_rules, operator_rbac
+from imagestreams.api.rbac import LEADER_ELECTION_RULES, OPERATOR_RULES, cluster_scoped_rules, namespaced_rules, operator_rbac
 
 # Cross-field rules OpenShift's API server enforces, as CEL so the apiserver rejects bad input itself.
 TAG_RULES = [
@@ -223,6 +223,7 @@ def render_chart_rules() -> str:
         "rules": OPERATOR_RULES,
         "namespacedRules": namespaced_rules(),
         "clusterScopedRules": cluster_scoped_rules(),
+        "leaderElectionRules": LEADER_ELECTION_RULES,
     }
     return HEADER + yaml.safe_dump(rules, sort_keys=False, width=120)
 

@@ -33,6 +33,12 @@ OPERATOR_RULES: list[dict[str, Any]] = [
 ]
 
 
+# With leader election (several replicas), in the operator's own namespace only.
+LEADER_ELECTION_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+]
+
+
 # The resources of OPERATOR_RULES that are not namespaced: a Role cannot grant them, so the chart's namespaced
 # mode grants them with a small ClusterRole of their own (tests check this list against the apiserver).
 CLUSTER_SCOPED_RESOURCES = frozenset({("authorization.k8s.io", "subjectaccessreviews")})
@@ -68,6 +74,24 @@ def operator_rbac(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
             "kind": "ClusterRoleBinding",
             "metadata": {"name": OPERATOR_NAME},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR_NAME},
+            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": namespace}],
+        },
+        # Only used with IMAGESTREAMS_LEADER_ELECTION=true and the Lease in this namespace.
+        {
+            "apiVersion": rbac,
+            "kind": "Role",
+            "metadata": {"name": f"{OPERATOR_NAME}-leader-election", "namespace": namespace},
+            "rules": LEADER_ELECTION_RULES,
+        },
+        {
+            "apiVersion": rbac,
+            "kind": "RoleBinding",
+            "metadata": {"name": f"{OPERATOR_NAME}-leader-election", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": f"{OPERATOR_NAME}-leader-election",
+            },
             "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": namespace}],
         },
     ]

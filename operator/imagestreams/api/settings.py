@@ -56,6 +56,14 @@ class OperatorSettings(BaseModel):
         (), description="Namespaces (glob patterns such as kube-*) whose streams and workloads are ignored."
     )
 
+    leader_election: bool = Field(
+        False, description="Run several replicas: only the holder of a coordination.k8s.io Lease acts."
+    )
+    leader_election_namespace: str = Field(
+        "default", description="Namespace of the Lease (the chart sets the operator's own namespace)."
+    )
+    leader_election_lease_seconds: int = Field(15, ge=5, le=300, description="How long a Lease lasts unrenewed.")
+
     def ignores(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.excluded_namespaces)
 

@@ -31,6 +31,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lead(settings: OperatorSettings) -> None:
+    """Block until this replica holds the Lease, then keep renewing it (see kube/leader.py)."""
+    import socket  # noqa: PLC0415 - only needed with leader election
+    import uuid  # noqa: PLC0415
+
+    from lightkube import Client  # noqa: PLC0415
+
+    from imagestreams.kube.leader import LeaderElection  # noqa: PLC0415
+
+    election = LeaderElection(
+        client=Client(),
+        namespace=settings.leader_election_namespace,
+        name="imagestream-operator",
+        identity=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+        lease_seconds=settings.leader_election_lease_seconds,
+    )
+    election.wait_until_leader()
+    election.keep_renewing()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     environ = dict(os.environ)
@@ -45,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The handlers read the settings from the environment at start-up; pass the flags on that way.
     os.environ.update({key: value for key, value in environ.items() if key.startswith(ENV_PREFIX)})
-    import imagestreams.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with Kopf
-
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
+    if settings.leader_election:
+        _lead(settings)
+    import imagestreams.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with Kopf
+
     namespaces = list(settings.namespaces)
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces)
     return 0

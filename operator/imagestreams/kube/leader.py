@@ -1,0 +1,132 @@
+"""Leader election with a coordination.k8s.io Lease, so several operator replicas can run and one acts.
+
+Kopf's own peering is priority-based and pauses only Kopf's handlers, not the operator's import
+workers and scheduler, so it cannot keep two replicas from acting at once. Instead the process
+waits for the Lease before it starts Kopf at all, renews it in a thread, and ends itself when it
+cannot renew in time: a replica that is not sure it leads never acts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from lightkube import ApiError, Client
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.coordination_v1 import Lease
+
+logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass
+class LeaderElection:
+    client: Client
+    namespace: str
+    name: str
+    identity: str
+    lease_seconds: int = 15
+
+    @property
+    def renew_every(self) -> float:
+        return self.lease_seconds / 3
+
+    def _expired(self, lease: Lease, now: datetime.datetime) -> bool:
+        spec = lease.spec
+        if spec is None or spec.renewTime is None or not spec.holderIdentity:
+            return True
+        duration = spec.leaseDurationSeconds or self.lease_seconds
+        return spec.renewTime + datetime.timedelta(seconds=duration) < now
+
+    def try_acquire_or_renew(self) -> bool:
+        """One attempt: True when this process holds the Lease afterwards."""
+        now = _now()
+        try:
+            lease = self.client.get(Lease, self.name, namespace=self.namespace)
+        except ApiError as error:
+            if error.status.code != 404:
+                raise
+            lease = Lease(
+                metadata=ObjectMeta(name=self.name, namespace=self.namespace),
+                spec=LeaseSpec(
+                    holderIdentity=self.identity,
+                    leaseDurationSeconds=self.lease_seconds,
+                    acquireTime=now,
+                    renewTime=now,
+                    leaseTransitions=0,
+                ),
+            )
+            try:
+                self.client.create(lease)
+            except ApiError as conflict:
+                if conflict.status.code == 409:
+                    return False  # another replica created it first
+                raise
+            return True
+        spec = lease.spec or LeaseSpec()
+        if spec.holderIdentity != self.identity:
+            if not self._expired(lease, now):
+                return False
+            spec.leaseTransitions = (spec.leaseTransitions or 0) + 1
+            spec.acquireTime = now
+        spec.holderIdentity = self.identity
+        spec.leaseDurationSeconds = self.lease_seconds
+        spec.renewTime = now
+        lease.spec = spec
+        try:
+            self.client.replace(lease)  # carries resourceVersion: a concurrent change makes this fail
+        except ApiError as error:
+            if error.status.code == 409:
+                return False
+            raise
+        return True
+
+    def wait_until_leader(self) -> None:
+        logger.info("waiting to become the leader (Lease %s/%s) as %s", self.namespace, self.name, self.identity)
+        while True:
+            try:
+                if self.try_acquire_or_renew():
+                    logger.info("became the leader (Lease %s/%s) as %s", self.namespace, self.name, self.identity)
+                    return
+            except ApiError as error:
+                logger.warning("leader election: %s", error.status.message)
+            time.sleep(self.renew_every)
+
+    def keep_renewing(self) -> threading.Thread:
+        """Renew in a daemon thread; if renewal fails for two thirds of the lease, stop this process."""
+
+        def loop() -> None:
+            last_success = time.monotonic()
+            while True:
+                time.sleep(self.renew_every)
+                try:
+                    if self.try_acquire_or_renew():
+                        last_success = time.monotonic()
+                        continue
+                    logger.error("lost the leadership (Lease %s/%s); stopping", self.namespace, self.name)
+                except ApiError as error:
+                    logger.warning("could not renew the Lease: %s", error.status.message)
+                    if time.monotonic() - last_success < 2 * self.renew_every:
+                        continue
+                    logger.error("could not renew the Lease in time; stopping so another replica can lead")
+                self._stop_process()
+                return
+
+        thread = threading.Thread(target=loop, name="leader-election", daemon=True)
+        thread.start()
+        return thread
+
+    @staticmethod
+    def _stop_process() -> None:
+        # A graceful stop first (Kopf finishes), and a hard one if that takes longer than the lease margin.
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Timer(5.0, lambda: os._exit(1)).start()
