@@ -21,7 +21,13 @@ from imagestreams.api.imagestream import (
     ImageStreamSpec,
     ImageStreamStatus,
 )
-from imagestreams.api.rbac import LEADER_ELECTION_RULES, OPERATOR_RULES, cluster_scoped_rules, namespaced_rules, operator_rbac
+from imagestreams.api.rbac import (
+    LEADER_ELECTION_RULES,
+    OPERATOR_RULES,
+    cluster_scoped_rules,
+    namespaced_rules,
+    operator_rbac,
+)
 
 # Cross-field rules OpenShift's API server enforces, as CEL so the apiserver rejects bad input itself.
 TAG_RULES = [
