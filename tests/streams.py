@@ -107,3 +107,29 @@ def grant_image_puller(cluster: LocalCluster, source_namespace: str, consumer_na
         "--clusterrole=system:image-puller",
         f"--group=system:serviceaccounts:{consumer_namespace}",
     )
+
+
+def triggered_deployment(namespace: str, trigger_name: str, trigger_namespace: str | None = None) -> str:
+    """A Deployment `web` whose container `web` follows `trigger_name` (JSON, for kubectl apply)."""
+    source: dict[str, Any] = {"kind": "ImageStreamTag", "name": trigger_name}
+    if trigger_namespace:
+        source["namespace"] = trigger_namespace
+    triggers = [{"from": source, "fieldPath": 'spec.template.spec.containers[?(@.name=="web")].image'}]
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "namespace": namespace,
+                "annotations": {"image.openshift.io/triggers": json.dumps(triggers)},
+            },
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "placeholder:0"}]},
+                },
+            },
+        }
+    )

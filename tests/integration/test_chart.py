@@ -32,11 +32,10 @@ from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
 from tests.conftest import REPO_ROOT, kubectl
 from tests.helpers import OperatorProcess, eventually, pusher_for
-from tests.streams import apply_stream, insecure_tag, wait_for_tag
+from tests.streams import apply_stream, insecure_tag, triggered_deployment, wait_for_tag
 from tests.unit.test_chart_render import CHART, container_env, find, helm, kube_version, render
 
 FULLNAME = "rel-imagestream-operator"  # release "rel" in the rendering tests
-POD = "spec.template.spec"
 # Fast settings for the installs, as the other operator tests use.
 TEST_SETTINGS = {"scheduledIntervalSeconds": 3, "historyLimit": 3, "maxRepositoryTags": 4, "importWorkers": 4}
 
@@ -310,30 +309,6 @@ def assert_the_pod_meets_the_restricted_standard(release: Release) -> None:
     eventually(pod_or_refusal, what="the ReplicaSet to create the operator pod")
 
 
-def deployment_manifest(namespace: str, tag: str) -> str:
-    triggers = [
-        {"from": {"kind": "ImageStreamTag", "name": tag}, "fieldPath": f'{POD}.containers[?(@.name=="web")].image'}
-    ]
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": "web",
-                "namespace": namespace,
-                "annotations": {"image.openshift.io/triggers": json.dumps(triggers)},
-            },
-            "spec": {
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": "placeholder:0"}]},
-                },
-            },
-        }
-    )
-
-
 def import_and_trigger(
     release: Release,
     namespace: str,
@@ -355,7 +330,7 @@ def import_and_trigger(
     try:
         apply_stream(cluster, namespace, "app", [insecure_tag("v1", f"{registry.host}/{repository}:v1")])
         wait_for_tag(cluster, namespace, "app", "v1", image=image.digest)
-        kubectl(cluster, "apply", "-f", "-", stdin=deployment_manifest(namespace, "app:v1"))
+        kubectl(cluster, "apply", "-f", "-", stdin=triggered_deployment(namespace, "app:v1"))
         reference = f"{registry.host}/{repository}@{image.digest}"
         image_path = "jsonpath={.spec.template.spec.containers[0].image}"
         eventually(

@@ -22,6 +22,7 @@ from tests.streams import (
     insecure_tag,
     pull_secret,
     push_unique,
+    triggered_deployment,
     wait_for_tag,
 )
 
@@ -42,31 +43,6 @@ def operator_as(
     kubeconfig = crds.service_account_kubeconfig(sa_namespace, account)
     settings = {**solo_settings(namespaces), "IMAGESTREAMS_EXTRA_CA_FILE": str(crds.ca_file)}
     return OperatorProcess(kubeconfig, tmp_path, settings).start()
-
-
-def deployment(namespace: str, trigger_name: str, trigger_namespace: str | None = None) -> str:
-    source: dict[str, Any] = {"kind": "ImageStreamTag", "name": trigger_name}
-    if trigger_namespace:
-        source["namespace"] = trigger_namespace
-    triggers = [{"from": source, "fieldPath": f'{POD}.containers[?(@.name=="web")].image'}]
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": "web",
-                "namespace": namespace,
-                "annotations": {"image.openshift.io/triggers": json.dumps(triggers)},
-            },
-            "spec": {
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": "placeholder:0"}]},
-                },
-            },
-        }
-    )
 
 
 def web_image(crds: LocalCluster, namespace: str) -> str:
@@ -96,7 +72,7 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
         wait_for_tag(crds, ns, "app", "v1", image=image.digest)
         reference = f"{registry.host}/{repository}@{image.digest}"
         # A trigger on a Deployment (patch) and a cross-namespace trigger (subject access review).
-        kubectl(crds, "apply", "-f", "-", stdin=deployment(ns, "app:v1"))
+        kubectl(crds, "apply", "-f", "-", stdin=triggered_deployment(ns, "app:v1"))
         eventually(lambda: web_image(crds, ns) == reference, what="the Deployment to follow the tag")
         grant_image_puller(crds, ns, other)
         # A Job run (jobs create/list).
@@ -196,7 +172,7 @@ def test_a_missing_rule_is_caught(
             [docker_tag("v1", f"{plain_registry.host}/{repository}:v1", importPolicy={"insecure": True})],
         )
         wait_for_tag(crds, ns, "app", "v1", image=image.digest)
-        kubectl(crds, "apply", "-f", "-", stdin=deployment(ns, "app:v1"))
+        kubectl(crds, "apply", "-f", "-", stdin=triggered_deployment(ns, "app:v1"))
         eventually(lambda: "forbidden" in operator.log().lower() or None, timeout=20, what="a 403 in the operator log")
         time.sleep(2)
         assert web_image(crds, ns) == "placeholder:0"
