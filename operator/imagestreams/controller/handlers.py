@@ -31,6 +31,7 @@ from imagestreams.registry import ClientSettings, Platform, RegistryClient
 logger = logging.getLogger(__name__)
 PREFIX = "imagestreams.dev"
 TRIGGER_WORKERS = 4
+RETRY_MAX_SECONDS = 300.0
 
 
 class Runtime:
@@ -75,6 +76,7 @@ class Runtime:
         )
         self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue()
         self.tasks: list[asyncio.Task[None]] = []
+        self.failures: dict[Any, int] = {}  # consecutive failures per stream or workload key
 
     def start(self) -> None:
         for number in range(self.settings.import_workers):
@@ -89,20 +91,35 @@ class Runtime:
         try:
             await self.reconciler.reconcile(key, due)
         except Exception:
-            logger.exception("reconciling image stream %s/%s failed; it is retried on its next change", *key)
+            self._retry_later(self.queue, key, due, "reconciling image stream")
+        else:
+            self.failures.pop(key, None)
 
-    async def _trigger(self, key: WorkloadKey, _: frozenset[str]) -> None:
+    async def _trigger(self, key: WorkloadKey, due: frozenset[str]) -> None:
         try:
             await self.triggers.reconcile(key)
         except Exception:
-            logger.exception("applying image triggers to %s %s/%s failed; retried on its next change", *key)
+            self._retry_later(self.workload_queue, key, due, "applying image triggers to")
+        else:
+            self.failures.pop(key, None)
+
+    def _retry_later(self, queue: WorkQueue[Any], key: Any, due: frozenset[str], what: str) -> None:
+        """An unexpected error (e.g. the API server briefly unavailable): try again with a growing delay."""
+        attempt = self.failures.get(key, 0) + 1
+        self.failures[key] = attempt
+        delay = min(RETRY_MAX_SECONDS, 2.0**attempt)
+        logger.exception("%s %s failed (attempt %d); retrying in %.0f s", what, "/".join(map(str, key)), attempt, delay)
+        asyncio.get_running_loop().call_later(delay, queue.add, key, due)
 
     async def _schedule(self) -> None:
         tick = min(5.0, self.settings.scheduled_interval_seconds / 10)
         while True:
             await asyncio.sleep(tick)
-            for key, tags in self.scheduler.due(self.cache, time.monotonic()).items():
-                self.queue.add(key, tags)
+            try:
+                for key, tags in self.scheduler.due(self.cache, time.monotonic()).items():
+                    self.queue.add(key, tags)
+            except Exception:
+                logger.exception("the import scheduler failed this round; it carries on with the next")
 
     async def stop(self) -> None:
         for task in self.tasks:
