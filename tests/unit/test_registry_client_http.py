@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import re
@@ -25,6 +26,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from imagestreams.api.settings import DEFAULT_DENIED_REGISTRIES
+from imagestreams.core.registrypolicy import RegistryPolicy
 from imagestreams.localcluster.certs import CertificateAuthority, loopback_server_pair
 from imagestreams.localcluster.images import (
     Image,
@@ -539,6 +542,32 @@ async def test_redirect_within_the_origin_keeps_credentials(servers: Servers) ->
     heads = [s for s in servers.registry.seen if s.method == "HEAD"]
     assert [s.path.rsplit("/", 1)[-1] for s in heads] == ["latest", "v1"]
     assert all(s.authorization and s.authorization.startswith("Basic ") for s in heads)
+
+
+async def test_redirect_to_a_denied_host_is_refused_before_connecting(servers: Servers) -> None:
+    digest = servers.registry.push("team/app", "v1", unique_image())
+    servers.registry.blob_redirect = "http://169.254.169.254"
+    settings = dataclasses.replace(FAST, host_guard=RegistryPolicy(denied=DEFAULT_DENIED_REGISTRIES).denial)
+    async with RegistryClient(settings) as client:
+        with pytest.raises(RegistryError) as refused:
+            await client.resolve(servers.host, "team/app", "v1", insecure=True)
+    assert refused.value.reason == "Forbidden"
+    assert "169.254.169.254:80 is denied" in refused.value.message
+    assert digest
+
+
+async def test_addresses_are_checked_when_connecting(servers: Servers) -> None:
+    servers.registry.push("team/app", "v1", unique_image())
+
+    def deny_loopback(host: str, addresses: list[str]) -> str | None:
+        return f"{host} resolves to loopback" if any(a.startswith("127.") for a in addresses) else None
+
+    port = servers.host.rsplit(":", 1)[1]
+    settings = dataclasses.replace(FAST, address_guard=deny_loopback, max_attempts=1)
+    async with RegistryClient(settings) as client:
+        with pytest.raises(RegistryError) as refused:
+            await client.resolve(f"localhost:{port}", "team/app", "v1", insecure=True)
+    assert "resolves to loopback" in refused.value.message
 
 
 async def test_redirect_loops_are_cut(servers: Servers) -> None:

@@ -12,7 +12,16 @@ DEFAULT = RegistryPolicy(denied=DEFAULT_DENIED_REGISTRIES)
 
 @pytest.mark.parametrize(
     "registry",
-    ["169.254.169.254", "169.254.169.254:80", "metadata.google.internal", "169.254.1.1:5000", "[fe80::1]:5000"],
+    [
+        "169.254.169.254",
+        "169.254.169.254:80",
+        "metadata.google.internal",
+        "169.254.1.1:5000",
+        "[fe80::1]:5000",
+        "[::ffff:a9fe:a9fe]",  # 169.254.169.254 written as an IPv4-mapped IPv6 address
+        "[::ffff:169.254.169.254]:80",
+        "[2002:a9fe:a9fe::1]",  # 6to4 form
+    ],
 )
 def test_metadata_endpoints_are_denied_by_default(registry: str) -> None:
     refusal = DEFAULT.refusal(registry)
@@ -71,3 +80,12 @@ def test_resolved_addresses_are_checked_too() -> None:
 )
 def test_split_host_port(registry: str, expected: tuple[str, str | None]) -> None:
     assert split_host_port(registry) == expected
+
+
+def test_a_registry_known_by_two_names_is_judged_by_both() -> None:
+    names = ["docker.io", "registry-1.docker.io"]
+    denial = RegistryPolicy(denied=("docker.io",)).refusal_for_names(names)
+    assert denial is not None
+    assert "docker.io is denied" in denial
+    assert RegistryPolicy(allowed=("docker.io",)).refusal_for_names(names) is None
+    assert RegistryPolicy(allowed=("quay.io",)).refusal_for_names(names) is not None

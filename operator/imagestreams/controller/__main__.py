@@ -36,12 +36,14 @@ def _lead(settings: OperatorSettings) -> None:
     import socket  # noqa: PLC0415 - only needed with leader election
     import uuid  # noqa: PLC0415
 
+    import httpx2  # noqa: PLC0415
     from lightkube import Client  # noqa: PLC0415
 
     from imagestreams.kube.leader import LeaderElection  # noqa: PLC0415
 
     election = LeaderElection(
-        client=Client(),
+        # Requests shorter than a renewal period, so a hung connection cannot outlast the Lease.
+        client=Client(timeout=httpx2.Timeout(settings.leader_election_lease_seconds / 3)),
         namespace=settings.leader_election_namespace,
         name="imagestream-operator",
         identity=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",

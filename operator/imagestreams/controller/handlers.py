@@ -26,6 +26,7 @@ from imagestreams.core.registrypolicy import RegistryPolicy
 from imagestreams.core.triggers import WorkloadKind
 from imagestreams.kube.access import PullAccess
 from imagestreams.kube.events import post_event
+from imagestreams.kube.streams import StaleStream
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
 logger = logging.getLogger(__name__)
@@ -44,18 +45,21 @@ class Runtime:
         self.scheduler = Scheduler(settings)
         self.kube = AsyncClient(field_manager="imagestream-operator")
         self.access = PullAccess(self.kube)
+        policy = RegistryPolicy(settings.allowed_registries, settings.denied_registries)
         self.registry = RegistryClient(
             ClientSettings(
                 per_registry_concurrency=settings.registry_concurrency,
                 per_registry_rate=settings.registry_rate,
                 default_platform=Platform(settings.platform_os, settings.platform_architecture),
                 extra_ca_file=settings.extra_ca_file,
+                host_guard=policy.denial,
+                address_guard=policy.address_refusal,
             )
         )
         importer = Importer(
             registry=self.registry,
             kube=self.kube,
-            policy=RegistryPolicy(settings.allowed_registries, settings.denied_registries),
+            policy=policy,
             streams=self.cache.stream,
             access=self.access,
             reuse_seconds=settings.scheduled_interval_seconds * 0.9,
@@ -90,6 +94,8 @@ class Runtime:
     async def _process(self, key: StreamKey, due: frozenset[str]) -> None:
         try:
             await self.reconciler.reconcile(key, due)
+        except StaleStream:
+            self.queue.add(key, due)  # at once: the stream changed under this pass, nothing failed
         except Exception:
             self._retry_later(self.queue, key, due, "reconciling image stream")
         else:

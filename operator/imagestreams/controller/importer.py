@@ -136,7 +136,7 @@ class Importer:
             reference = parse_reference(spec)
         except InvalidReference as error:
             return RepositoryResult(spec, {}, failure=Failure("InvalidSource", str(error)))
-        refusal = self.policy.refusal(reference.api_host) or await self._address_refusal(reference.api_host)
+        refusal = self._name_refusal(reference) or await self._address_refusal(reference.api_host)
         if refusal:
             return RepositoryResult(spec, {}, failure=Failure("Forbidden", refusal))
         keyring = await pull_secret_entries(self.kube, stream.metadata.get("namespace", ""))
@@ -181,7 +181,7 @@ class Importer:
         known: frozenset[str],
         reuse: bool = False,
     ) -> Outcome:
-        refusal = self.policy.refusal(reference.api_host) or await self._address_refusal(reference.api_host)
+        refusal = self._name_refusal(reference) or await self._address_refusal(reference.api_host)
         if refusal:
             return Failure("Forbidden", refusal)
         credentials = _credentials(keyring, reference)
@@ -228,6 +228,11 @@ class Importer:
             return Failure("InvalidSource", f"{reference.exact()}: {error}")
         self._remember(key, now, resolved)
         return Resolved(reference.with_digest(resolved.digest), resolved.digest, image_summary(resolved))
+
+    def _name_refusal(self, reference: ImageReference) -> str | None:
+        """The policy by name: the registry as users name it (docker.io) and the host contacted
+        (registry-1.docker.io). Denied if either is denied; allowed if either is allowed."""
+        return self.policy.refusal_for_names(list(dict.fromkeys([reference.registry_host, reference.api_host])))
 
     async def _address_refusal(self, registry: str) -> str | None:
         """Check the addresses a registry name resolves to, so a DNS name cannot lead into a denied range."""

@@ -161,9 +161,10 @@ class Reconciler:
                 old=old,
                 new=new,
             )
-        except StaleStream as stale:
-            logger.info("not writing status, the stream changed meanwhile: %s", stale)
-            return
+        except StaleStream:
+            # The newer version arrives as an event; the scheduled checks of this pass must not be lost.
+            logger.info("image stream %s/%s changed meanwhile; its newer version is reconciled instead", *key)
+            raise
         self.writes += 1
         logger.info("write: status of image stream %s/%s", *key)
         await self._announce(body, stream, status.model_dump(by_alias=True), outcomes)

@@ -29,7 +29,6 @@ from imagestreams.core.triggers import (
     parse_triggers,
     stream_tag_image,
     trigger_index_keys,
-    triggered_containers,
 )
 from imagestreams.kube.access import AccessCheckFailed, PullAccess, pull_denied_message
 from imagestreams.kube.workloads import FIELD_MANAGER, apply_images, create_job, delete_job, job_runs
@@ -156,7 +155,9 @@ class TriggerController:
         # Server-side apply drops fields a manager stops sending; keep every image field this operator
         # already owns at its current value, so a paused or unresolved trigger never loses its image.
         managed = (body.get("metadata") or {}).get("managedFields")
-        for container_list, container_name in triggered_containers(body, kind, triggers):
+        # Every container whose image this operator owns, triggered now or not: a trigger removed from the
+        # annotation must not make the next apply drop (and so delete) that container's image.
+        for container_list, container_name in _all_containers(body, kind):
             if (container_list, container_name) in images:
                 continue
             owners = image_owners(managed, POD_SPEC_PATHS[kind], container_list, container_name)
@@ -196,7 +197,13 @@ class TriggerController:
         images = {(change.container_list, change.container_name): change.new_image for change in changes}
         started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         manifest = jobruns.run_manifest(body, images, TRIGGERS_ANNOTATION, started)
-        runs = await job_runs(self.kube, namespace, name)
+        uid = (body.get("metadata") or {}).get("uid")
+        # The label finds candidates; only Jobs this source owns count (anyone may set a label).
+        runs = [
+            run
+            for run in await job_runs(self.kube, namespace, name)
+            if any(ref.get("uid") == uid for ref in (run.get("metadata") or {}).get("ownerReferences") or [])
+        ]
         if any(run["metadata"]["name"] == manifest["metadata"]["name"] for run in runs):
             return  # this image's run exists already (also after a restart)
         try:
@@ -222,6 +229,17 @@ class TriggerController:
         self.problems[key] = message
         logger.warning("%s %s/%s: %s", key[0].value, key[1], key[2], message)
         await self.post_event(body, "Warning", "InvalidImageTrigger", message)
+
+
+def _all_containers(body: dict[str, Any], kind: WorkloadKind) -> list[tuple[str, str]]:
+    node: Any = body
+    for part in POD_SPEC_PATHS[kind]:
+        node = (node or {}).get(part)
+    return [
+        (container_list, str(container.get("name", "")))
+        for container_list in ("initContainers", "containers")
+        for container in (node or {}).get(container_list) or []
+    ]
 
 
 def _container_image(body: dict[str, Any], kind: WorkloadKind, container_list: str, name: str) -> str | None:

@@ -21,6 +21,25 @@ class RegistryPolicy:
             return f"registry {registry} is not in the operator's allowed registries ({', '.join(self.allowed)})"
         return None
 
+    def denial(self, host: str) -> str | None:
+        """The deny list alone, for every host a lookup contacts (redirect targets, token realms); the allow
+        list names image registries, and a registry's token service may live on another host."""
+        for pattern in self.denied:
+            if _matches(pattern, host):
+                return f"host {host} is denied by the operator's registry policy ({pattern})"
+        return None
+
+    def refusal_for_names(self, names: Sequence[str]) -> str | None:
+        """Like refusal() for a registry known by several names (docker.io is contacted as
+        registry-1.docker.io): denied if any name is denied, allowed if any name is allowed."""
+        for name in names:
+            for pattern in self.denied:
+                if _matches(pattern, name):
+                    return f"registry {name} is denied by the operator's registry policy ({pattern})"
+        if self.allowed and not any(_matches(p, name) for p in self.allowed for name in names):
+            return f"registry {names[0]} is not in the operator's allowed registries ({', '.join(self.allowed)})"
+        return None
+
     def address_refusal(self, registry: str, addresses: Sequence[str]) -> str | None:
         """Like refusal(), for the addresses the registry name resolved to (a name may point inside)."""
         for address in addresses:
@@ -41,20 +60,33 @@ def split_host_port(registry: str) -> tuple[str, str | None]:
     return host.lower(), port if sep else None
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address, with IPv4 addresses embedded in IPv6 (::ffff:a.b.c.d, 6to4) unwrapped."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        return address.ipv4_mapped or address.sixtofour or address
+    return address
+
+
 def _matches(pattern: str, registry: str) -> bool:
     host, port = split_host_port(registry)
     pattern = pattern.strip().lower()
+    address = _address(host)
     if "/" in pattern:
         try:
-            return ipaddress.ip_address(host) in ipaddress.ip_network(pattern, strict=False)
+            network = ipaddress.ip_network(pattern, strict=False)
         except ValueError:
             return False
+        return address is not None and address.version == network.version and address in network
     pattern_host, pattern_port = split_host_port(pattern)
     if pattern_port is not None and pattern_port != port:
         return False
     if pattern_host.startswith("*."):
         return host.endswith(pattern_host[1:]) and host != pattern_host[2:]
-    try:
-        return ipaddress.ip_address(pattern_host) == ipaddress.ip_address(host)
-    except ValueError:
-        return pattern_host == host
+    pattern_address = _address(pattern_host)
+    if pattern_address is not None:
+        return pattern_address == address
+    return pattern_host == host

@@ -102,26 +102,39 @@ class LeaderElection:
             time.sleep(self.renew_every)
 
     def keep_renewing(self) -> threading.Thread:
-        """Renew in a daemon thread; if renewal fails for two thirds of the lease, stop this process."""
+        """Renew in a daemon thread. The process stops itself when another replica holds the Lease, or when
+        no renewal has succeeded for two thirds of the lease (checked by a watchdog, so a hanging request
+        cannot keep a former leader acting past the Lease)."""
+        deadline = 2 * self.renew_every
+        state = {"last_success": time.monotonic(), "stopping": False}
 
-        def loop() -> None:
-            last_success = time.monotonic()
-            while True:
+        def stop(reason: str) -> None:
+            if not state["stopping"]:
+                state["stopping"] = True
+                logger.error(
+                    "%s (Lease %s/%s); stopping so another replica can lead", reason, self.namespace, self.name
+                )
+                self._stop_process()
+
+        def renew() -> None:
+            while not state["stopping"]:
                 time.sleep(self.renew_every)
                 try:
                     if self.try_acquire_or_renew():
-                        last_success = time.monotonic()
-                        continue
-                    logger.error("lost the leadership (Lease %s/%s); stopping", self.namespace, self.name)
-                except ApiError as error:
-                    logger.warning("could not renew the Lease: %s", error.status.message)
-                    if time.monotonic() - last_success < 2 * self.renew_every:
-                        continue
-                    logger.error("could not renew the Lease in time; stopping so another replica can lead")
-                self._stop_process()
-                return
+                        state["last_success"] = time.monotonic()
+                    else:
+                        stop("another replica holds the Lease")
+                except Exception as error:  # network errors as much as API errors
+                    logger.warning("could not renew the Lease: %s", error)
 
-        thread = threading.Thread(target=loop, name="leader-election", daemon=True)
+        def watchdog() -> None:
+            while not state["stopping"]:
+                time.sleep(1.0)
+                if time.monotonic() - float(state["last_success"]) > deadline:
+                    stop("could not renew the Lease in time")
+
+        threading.Thread(target=watchdog, name="leader-watchdog", daemon=True).start()
+        thread = threading.Thread(target=renew, name="leader-election", daemon=True)
         thread.start()
         return thread
 

@@ -199,6 +199,29 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int, *, truncate: 
     return b"".join(chunks)
 
 
+class _AddressRefused(OSError):
+    """The registry policy refused the addresses a name resolved to."""
+
+
+class _GuardedResolver(aiohttp.abc.AbstractResolver):
+    """Resolves names as aiohttp does, then refuses addresses the operator's policy denies, at connect time
+    (a name checked earlier could resolve differently now)."""
+
+    def __init__(self, guard: Callable[[str, list[str]], str | None]) -> None:
+        self._inner = aiohttp.DefaultResolver()
+        self._guard = guard
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[aiohttp.abc.ResolveResult]:
+        results = await self._inner.resolve(host, port, family)  # type: ignore[arg-type]
+        refusal = self._guard(host, [str(result["host"]) for result in results])
+        if refusal:
+            raise _AddressRefused(refusal)
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class RegistryClient:
     """Async registry client; one per operator, shared by all imports. Use as an async context manager or close()."""
 
@@ -665,7 +688,11 @@ class RegistryClient:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
                 ),
-                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(
+                    limit=100,
+                    ttl_dns_cache=300,
+                    resolver=_GuardedResolver(settings.address_guard) if settings.address_guard else None,
+                ),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 headers={"User-Agent": settings.user_agent},
                 trust_env=settings.trust_env,
@@ -767,6 +794,14 @@ class RegistryClient:
             current = target
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _check_host(self, url: URL) -> None:
+        """The operator's policy for every host contacted: a redirect or a token realm may name a host the
+        registry itself would not be allowed to be."""
+        guard = self.settings.host_guard
+        refusal = guard(f"{url.host}:{url.port}" if url.port else str(url.host)) if guard else None
+        if refusal:
+            raise RegistryError(errors.Reason.FORBIDDEN, refusal)
+
     async def _send(
         self,
         call: _Call,
@@ -778,6 +813,7 @@ class RegistryClient:
         max_body: int,
     ) -> _Response:
         """One HTTP exchange under the registry's limits; the body is read (bounded) before the limits are left."""
+        self._check_host(url)
         try:
             async with (
                 self._limits_for(call.registry),
@@ -802,6 +838,10 @@ class RegistryClient:
             if any(marker in text.lower() for marker in _HTTP_ONLY_MARKERS):
                 raise _TransportError(TransportKind.HTTP_ONLY, text, retryable=False) from exc
             raise _TransportError(TransportKind.TLS, text, retryable=False) from exc
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, _AddressRefused):
+                raise RegistryError(errors.Reason.FORBIDDEN, str(exc.os_error)) from None
+            raise _TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=True) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise _TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=True) from exc
         except aiohttp.ClientError as exc:

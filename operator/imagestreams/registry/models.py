@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -146,6 +147,11 @@ class ClientSettings:
     # Honour HTTP(S)_PROXY / NO_PROXY from the environment. aiohttp then also reads ~/.netrc, so keep it off unless
     # a proxy is needed.
     trust_env: bool = False
+    # The operator's registry policy, applied to every request (redirect hops and token realms included)
+    # and to the addresses a name resolves to when connecting: host[:port] -> refusal message or None,
+    # and (host, addresses) -> refusal message or None.
+    host_guard: Callable[[str], str | None] | None = None
+    address_guard: Callable[[str, list[str]], str | None] | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
