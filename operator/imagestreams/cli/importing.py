@@ -27,7 +27,7 @@ from imagestreams.cli.describe import (
     status_tags,
 )
 from imagestreams.cli.errors import CliError, NotFound
-from imagestreams.cli.tagging import DOCKER_IMAGE, IMPORT_MODES, REFERENCE_POLICIES, parse_image_ref
+from imagestreams.cli.tagging import DOCKER_IMAGE, IMPORT_MODES, REFERENCE_POLICIES, import_policy, parse_image_ref
 from imagestreams.core.references import InvalidReference
 
 IMPORT_REQUEST_ANNOTATION = "imagestreams.dev/import-request"
@@ -96,13 +96,12 @@ def _with_import_flags(tag: Mapping[str, Any], options: ImportOptions, *, new: b
     existing tag's explicit reference policy is kept, as OpenShift's server keeps it.
     """
     result = copy.deepcopy(dict(tag))
-    policy = dict(result.get("importPolicy") or {})
-    if options.insecure:
-        policy["insecure"] = True
-    if options.scheduled:
-        policy["scheduled"] = True
-    if options.import_mode:
-        policy["importMode"] = options.import_mode
+    policy = import_policy(
+        result.get("importPolicy") or {},
+        insecure=bool(options.insecure),
+        scheduled=bool(options.scheduled),
+        mode=options.import_mode,
+    )
     if policy:
         result["importPolicy"] = policy
     if options.reference_policy and (new or not result.get("referencePolicy")):

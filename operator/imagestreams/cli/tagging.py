@@ -303,17 +303,23 @@ def spec_tag(
         tag["reference"] = True
     if existing and existing.get("generation") is not None:
         tag["generation"] = existing["generation"]
-    policy: dict[str, Any] = {}
-    if options.insecure:
-        policy["insecure"] = True
-    if options.scheduled:
-        policy["scheduled"] = True
-    if options.import_mode:
-        policy["importMode"] = options.import_mode
+    policy = import_policy({}, insecure=options.insecure, scheduled=options.scheduled, mode=options.import_mode)
     if policy:
         tag["importPolicy"] = policy
     tag["referencePolicy"] = {"type": REFERENCE_POLICIES[options.reference_policy]}
     return tag
+
+
+def import_policy(base: Mapping[str, Any], *, insecure: bool, scheduled: bool, mode: str | None) -> dict[str, Any]:
+    """`base` (a tag's importPolicy) with the --insecure, --scheduled and --import-mode flags applied."""
+    policy = dict(base)
+    if insecure:
+        policy["insecure"] = True
+    if scheduled:
+        policy["scheduled"] = True
+    if mode:
+        policy["importMode"] = mode
+    return policy
 
 
 def tag_message(destination: Destination, source: Source, options: TagOptions, namespace: str) -> str:
