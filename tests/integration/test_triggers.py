@@ -438,3 +438,20 @@ def test_annotation_added_later_and_removed_is_picked_up(crds: LocalCluster, nam
     source.update()  # a new image for the tag the workload no longer follows
     time.sleep(2)
     assert container_image(get(crds, "Deployment", namespace, "web"), "web") == "nginx:own"
+
+
+def test_removing_one_trigger_keeps_that_containers_image_and_the_others_follow(
+    crds: LocalCluster, namespace: str, source: Source
+) -> None:
+    refs = source.create(("v1", "side"))
+    both = [trigger("app:v1", by_name("app")), trigger("app:side", by_name("sidecar"))]
+    apply(crds, workload("Deployment", namespace, "web", both, ["app", "sidecar"]))
+    wait_image(crds, "Deployment", "web", ns=namespace, container="sidecar", image=refs["side"])
+    wait_image(crds, "Deployment", "web", ns=namespace, container="app", image=refs["v1"])
+
+    only_app = json.dumps([trigger("app:v1", by_name("app"))])
+    kubectl(crds, "annotate", "-n", namespace, "deployment/web", f"{TRIGGERS}={only_app}", "--overwrite")
+    newer = source.update("v1")
+    # The operator owned the sidecar's image: the next apply must keep it, not drop it (a 422 otherwise).
+    body = wait_image(crds, "Deployment", "web", ns=namespace, container="app", image=newer)
+    assert container_image(body, "sidecar") == refs["side"]
