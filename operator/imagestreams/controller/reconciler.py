@@ -44,6 +44,7 @@ class StreamCache:
     parsed: dict[StreamKey, ImageStream] = field(default_factory=dict)
     # (namespace, stream) -> streams with a tag copied from it, so a change wakes only those.
     referrers: dict[StreamKey, set[StreamKey]] = field(default_factory=dict)
+    _sources_of: dict[StreamKey, set[StreamKey]] = field(default_factory=dict)  # the reverse of referrers
 
     def put(self, key: StreamKey, body: dict[str, Any]) -> None:
         self.bodies[key] = body
@@ -52,7 +53,9 @@ class StreamCache:
         for tag in stream.spec.tags or []:
             source = classify_source(key[0], key[1], tag)
             if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE):
-                self.referrers.setdefault((source.namespace, source.stream), set()).add(key)
+                source_key = (source.namespace, source.stream)
+                self.referrers.setdefault(source_key, set()).add(key)
+                self._sources_of.setdefault(key, set()).add(source_key)
 
     def remove(self, key: StreamKey) -> None:
         self.bodies.pop(key, None)
@@ -60,8 +63,12 @@ class StreamCache:
         self._unlink(key)
 
     def _unlink(self, key: StreamKey) -> None:
-        for members in self.referrers.values():
-            members.discard(key)
+        for source_key in self._sources_of.pop(key, set()):
+            members = self.referrers.get(source_key)
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del self.referrers[source_key]
 
     def stream(self, namespace: str, name: str) -> ImageStream | None:
         """The stream as last seen (parsed once per event; callers must not modify it)."""

@@ -47,6 +47,9 @@ class TriggerController:
     post_event: EventPoster
     workloads: dict[WorkloadKey, dict[str, Any]] = field(default_factory=dict)
     index: dict[tuple[str, str], set[WorkloadKey]] = field(default_factory=dict)
+    # The reverse of `index`, so a workload event touches only its own entries: every Deployment event in
+    # the cluster passes here, annotated or not.
+    _streams_of: dict[WorkloadKey, set[tuple[str, str]]] = field(default_factory=dict)
     problems: dict[WorkloadKey, str] = field(default_factory=dict)
     writes: int = 0  # workload writes (applies and Job runs), for tests and metrics
 
@@ -72,16 +75,23 @@ class TriggerController:
     def _forget(self, key: WorkloadKey) -> None:
         self.workloads.pop(key, None)
         self.problems.pop(key, None)
-        for members in self.index.values():
-            members.discard(key)
+        self._unindex(key)
+
+    def _unindex(self, key: WorkloadKey) -> None:
+        for stream_key in self._streams_of.pop(key, set()):
+            members = self.index.get(stream_key)
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del self.index[stream_key]
 
     def _reindex(self, key: WorkloadKey, annotation: str) -> None:
-        for members in self.index.values():
-            members.discard(key)
+        self._unindex(key)
         try:
             streams = trigger_index_keys(parse_triggers(annotation, key[0], key[1]))
         except TriggerError:
             return  # reported when reconciled
+        self._streams_of[key] = set(streams)
         for stream_key in streams:
             self.index.setdefault(stream_key, set()).add(key)
 
