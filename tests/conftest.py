@@ -7,6 +7,7 @@ binary is an error that names the fix (`make setup`), never a skip.
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,7 +145,13 @@ def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, check: 
 def crds(cluster: LocalCluster) -> LocalCluster:
     """The cluster with every CRD in crds/ applied and established."""
     kubectl(cluster, "apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-    kubectl(cluster, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
+    # kubectl wait fails at once on a CRD whose status has no conditions yet (just applied): retry it.
+    deadline = time.monotonic() + 30
+    while "condition met" not in kubectl(
+        cluster, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all", check=False
+    ):
+        assert time.monotonic() < deadline, "the CRDs did not become Established within 30 s"
+        time.sleep(0.5)
     return cluster
 
 

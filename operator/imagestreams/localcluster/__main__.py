@@ -44,7 +44,16 @@ def _apply_manifests(binaries: Binaries, kubeconfig: Path, directory: Path) -> N
         return
     for manifest in manifests:
         print(_kubectl(binaries, kubeconfig, "apply", "--server-side", "-f", str(manifest)).strip())
-    _kubectl(binaries, kubeconfig, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
+    # kubectl wait fails at once on a CRD whose status has no conditions yet (just applied): retry it.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _kubectl(binaries, kubeconfig, "wait", "--for=condition=Established", "--timeout=30s", "crd", "--all")
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _start_operator(cluster: LocalCluster) -> ManagedProcess:
