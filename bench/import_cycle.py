@@ -187,6 +187,7 @@ def main() -> None:
             "imagestream-operator",
             [sys.executable, "-m", "imagestreams.controller"],
             cluster.workdir / "logs",
+            record=cluster.record,
             env={
                 "KUBECONFIG": str(cluster.admin_kubeconfig),
                 "PYTHONUNBUFFERED": "1",

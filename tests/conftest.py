@@ -6,6 +6,7 @@ binary is an error that names the fix (`make setup`), never a skip.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 import uuid
@@ -18,9 +19,23 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from imagestreams.localcluster import ClusterSettings, LocalCluster, Registry, RegistryKind
+from imagestreams.localcluster.processes import die_with_parent
 from tests.helpers import OperatorProcess
 
 _session_cluster: LocalCluster | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM and SIGHUP stop the run as Ctrl-C does: fixtures tear down, so the cluster stops in order.
+
+    The death of our parent (`make test` killed, even by SIGKILL) counts as SIGTERM, unless SIGHUP was
+    ignored when we started (nohup: the user asked to outlive the terminal).
+    """
+    outlive_terminal = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if not outlive_terminal:
+        signal.signal(signal.SIGHUP, signal.default_int_handler)
+        die_with_parent(signal.SIGTERM)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +45,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local.start()
     _session_cluster = local
     print(f"\nlocal cluster {local.timings.summary()}")
+    for reaped in local.reaped:
+        print(f"stopped leftovers of an earlier cluster in {reaped.workdir}: {', '.join(reaped.stopped) or 'none'}")
     try:
         yield local
     finally:

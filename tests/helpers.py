@@ -11,10 +11,12 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import PushClient
+from imagestreams.localcluster.processes import ProcessIdentity, spawn
+from imagestreams.localcluster.records import ProcessRecord
 
 T = TypeVar("T")
 
@@ -51,25 +53,29 @@ def cluster_tls(cluster: LocalCluster, *, admin: bool = False) -> ssl.SSLContext
 
 
 class OperatorProcess:
-    """The operator as its own process, as it runs in a cluster: `python -m imagestreams.controller`."""
+    """The operator as its own process, as it runs in a cluster: `python -m imagestreams.controller`.
+
+    It dies with the test run however that ends (processes.spawn), and is recorded with the
+    cluster whose work directory holds its kubeconfig, so a later run can reap it if it survived.
+    """
 
     def __init__(self, kubeconfig: Path, log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.kubeconfig = kubeconfig
-        self.log_path = log_dir / f"operator-{uuid.uuid4().hex[:6]}.log"
+        self.name = f"operator-{uuid.uuid4().hex[:6]}"
+        self.log_path = log_dir / f"{self.name}.log"
         self.env = env or {}
+        self.command = [sys.executable, "-m", "imagestreams.controller", "--verbose"]
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready: str = "image stream operator started") -> OperatorProcess:
+    def start(self, ready: str = "image stream operator started") -> Self:
         """Start it and wait until its log shows `ready`."""
         environment = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env}
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "imagestreams.controller", "--verbose"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environment,
-                start_new_session=True,
-            )
+            self._process = spawn(self.command, stdout=log, env=environment)
+        record = ProcessRecord.enclosing(self.kubeconfig)
+        identity = ProcessIdentity.of(self._process.pid)
+        if record is not None and identity is not None:
+            record.add(self.name, identity)
         eventually(lambda: ready in self.log(), timeout=30, what=f"the operator to log {ready!r}")
         return self
 

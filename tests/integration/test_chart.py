@@ -9,8 +9,6 @@ ServiceAccount, which is what the pod would get.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,15 +226,6 @@ class ChartOperator(OperatorProcess):
         # The console script of this checkout stands in for the image's.
         executable = Path(sys.executable).parent / container["command"][0]
         self.command = [str(executable), *container.get("args", [])]
-
-    def start(self) -> ChartOperator:
-        environment = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env}
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
-            )
-        eventually(lambda: "image stream operator started" in self.log(), timeout=30, what="the operator to start")
-        return self
 
 
 class Release:

@@ -1,5 +1,5 @@
 """`imagestreams-localcluster`: run the local cluster (and the operator with a demo) until Ctrl-C,
-or push a fresh test image to a registry."""
+SIGTERM or SIGHUP; stop the leftovers of clusters whose owner died; or push a fresh test image."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -16,7 +15,8 @@ from types import FrameType
 from imagestreams.localcluster.binaries import Binaries, MissingBinary
 from imagestreams.localcluster.cluster import ClusterSettings, LocalCluster
 from imagestreams.localcluster.images import PushClient, unique_image
-from imagestreams.localcluster.processes import ManagedProcess, ProcessFailed
+from imagestreams.localcluster.processes import ManagedProcess, ProcessFailed, die_with_parent
+from imagestreams.localcluster.records import ProcessRecord, Reaped, reap, recorded_clusters
 from imagestreams.localcluster.registry import Registry, RegistryKind
 
 DEMO_NAMESPACE = "demo"
@@ -61,6 +61,7 @@ def _start_operator(cluster: LocalCluster) -> ManagedProcess:
         "imagestream-operator",
         [sys.executable, "-m", "imagestreams.controller"],
         cluster.workdir / "logs",
+        record=cluster.record,
         env={
             "KUBECONFIG": str(cluster.admin_kubeconfig),
             "IMAGESTREAMS_EXTRA_CA_FILE": str(cluster.ca_file),
@@ -124,14 +125,42 @@ def _demo(binaries: Binaries, cluster: LocalCluster, registry: Registry) -> None
     print("  demo: the first import did not finish within 30 s; see the operator log", file=sys.stderr)
 
 
-def up(args: argparse.Namespace) -> int:
-    stop = threading.Event()
+class Stop(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP: stop in order. A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP all mean the same orderly stop; so does the death of our parent.
+
+    The parent is `make dev` or a shell: if it is killed (even by SIGKILL) or the terminal closes,
+    the kernel sends SIGTERM here. Under nohup (SIGHUP ignored) the user asked to outlive the
+    terminal, so then neither SIGHUP nor the parent's death stops the cluster.
+    """
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        raise Stop(signum)
 
+    outlive_terminal = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if not outlive_terminal:
+        signal.signal(signal.SIGHUP, on_signal)
+        die_with_parent(signal.SIGTERM)
+
+
+def up(args: argparse.Namespace) -> int:
+    try:
+        _stop_on_signals()
+        return _up(args)
+    except (Stop, KeyboardInterrupt):
+        return 0
+
+
+def _up(args: argparse.Namespace) -> int:
     kinds = tuple(RegistryKind(kind) for kind in args.registry)
     settings = ClusterSettings(
         workdir=Path(args.workdir) if args.workdir else None, registries=kinds, keep_workdir=args.keep
@@ -148,7 +177,11 @@ def up(args: argparse.Namespace) -> int:
     except ProcessFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        for reaped in cluster.reaped:
+            _print_reaped(reaped)
     operator: ManagedProcess | None = None
+    stopping = "exit"
     try:
         print(f"local cluster {cluster.timings.summary()}")
         for directory in args.apply:
@@ -159,23 +192,62 @@ def up(args: argparse.Namespace) -> int:
             if args.demo:
                 _demo(binaries, cluster, cluster.registries[kinds[0]])
         _print_usage(binaries, cluster, kinds, demo=bool(args.operator and args.demo))
-        while not stop.is_set():
-            for process in [*cluster.processes, *([operator] if operator else [])]:
-                if not process.running():
-                    print(f"error: {process.name} exited; see {process.log_path}", file=sys.stderr)
-                    return 1
-            stop.wait(1.0)
+        return _watch(cluster, operator)
+    except (Stop, KeyboardInterrupt) as request:
+        stopping = str(request) or "SIGINT"
         return 0
     except (RuntimeError, ProcessFailed) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
-        print("\nstopping ...", flush=True)
+        # Stop signals are ignored from here on (cluster.stop holds them too): the clean-up runs to its end.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        print(f"\nstopping ({stopping}) ...", flush=True)
         started = time.monotonic()
         if operator is not None:
             operator.stop()
         cluster.stop()
-        print(f"stopped in {time.monotonic() - started:.1f}s")
+        print(f"stopped in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def _watch(cluster: LocalCluster, operator: ManagedProcess | None) -> int:
+    """Until a stop signal: fail as soon as any process of ours exits."""
+    while True:
+        for process in [*cluster.processes, *([operator] if operator else [])]:
+            if not process.running():
+                print(f"error: {process.name} exited; see {process.log_path}", file=sys.stderr)
+                return 1
+        time.sleep(1.0)
+
+
+def _print_reaped(reaped: Reaped) -> None:
+    owner = "its owner was still running and was asked to stop" if reaped.owner_was_running else "its owner had died"
+    names = ", ".join(reaped.stopped) if reaped.stopped else "nothing was still running"
+    removed = "; removed its temporary directory" if reaped.removed_workdir else ""
+    print(f"  leftover cluster {reaped.workdir} ({owner}): stopped {names} in {reaped.seconds:.1f}s{removed}")
+
+
+def down(args: argparse.Namespace) -> int:
+    """Stop recorded clusters: their owner is asked to stop first (SIGTERM), then anything left is stopped."""
+    workdirs = [Path(args.workdir)] if args.workdir else recorded_clusters()
+    found = 0
+    for workdir in workdirs:
+        try:
+            record = ProcessRecord.read(workdir)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        if record is None:
+            continue
+        found += 1
+        _print_reaped(reap(record, stop_owner=True))
+    if args.workdir and not found:
+        print(f"error: {args.workdir} holds no running cluster (no processes.json)", file=sys.stderr)
+        return 1
+    if not found:
+        print("no local clusters recorded")
+    return 0
 
 
 def _print_usage(binaries: Binaries, cluster: LocalCluster, kinds: tuple[RegistryKind, ...], *, demo: bool) -> None:
@@ -255,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--demo", action="store_true", help="with --operator: push an image and import it")
     up_parser.add_argument("--workdir", help="keep state and logs here instead of a temporary directory")
     up_parser.add_argument("--keep", action="store_true", help="do not delete the temporary directory on exit")
+    down_parser = commands.add_parser(
+        "down", help="stop recorded local clusters (all, or one work directory), including leftovers of dead ones"
+    )
+    down_parser.add_argument("--workdir", help="only the cluster in this work directory")
     push_parser = commands.add_parser("push", help="push a fresh test image, e.g. to make a tag change")
     push_parser.add_argument(
         "target", help="SCHEME://HOST/REPOSITORY:TAG, e.g. http://127.0.0.1:5000/demo/hello:latest"
@@ -266,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "push":
         return push(args)
+    if args.command == "down":
+        return down(args)
     args.registry = args.registry or [RegistryKind.PLAIN.value]
     return up(args)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,8 @@ from imagestreams.localcluster import controlplane
 from imagestreams.localcluster.binaries import Binaries
 from imagestreams.localcluster.certs import KeyPair, loopback_server_pair
 from imagestreams.localcluster.controlplane import AdminHTTP, ControlPlaneCertificates
-from imagestreams.localcluster.processes import ManagedProcess
+from imagestreams.localcluster.processes import ManagedProcess, ProcessFailed
+from imagestreams.localcluster.records import ProcessRecord, Reaped, reap, reap_orphans
 from imagestreams.localcluster.registry import Registry, RegistryKind, start_registry
 
 ALL_REGISTRIES = (RegistryKind.PLAIN, RegistryKind.TLS_BASIC, RegistryKind.TOKEN)
@@ -54,7 +58,10 @@ class LocalCluster:
     """etcd, kube-apiserver, kube-controller-manager and registries on 127.0.0.1.
 
     Use as a context manager, or call start() and stop(). Processes are stopped in
-    reverse start order, also at interpreter exit if stop() was never reached.
+    reverse start order, also at interpreter exit if stop() was never reached. If this
+    process dies without stopping them (SIGKILL), the kernel kills them (see processes.spawn);
+    the work directory's processes.json lets a later start, or `imagestreams-localcluster down`,
+    stop anything that still survived.
     """
 
     settings: ClusterSettings = field(default_factory=ClusterSettings)
@@ -68,6 +75,8 @@ class LocalCluster:
     _extra_registries: list[Registry] = field(default_factory=list)
     _certs: ControlPlaneCertificates | None = None
     _admin: AdminHTTP | None = None
+    record: ProcessRecord | None = None
+    reaped: list[Reaped] = field(default_factory=list)  # leftovers of dead clusters stopped by start()
     _made_workdir: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -82,8 +91,11 @@ class LocalCluster:
         else:
             self.workdir = self.settings.workdir
             self.workdir.mkdir(parents=True, exist_ok=True)
+            self._reap_workdir(self.workdir)
+        self.reaped.extend(reap_orphans())
         for sub in ("logs", "pki", "kubeconfigs"):
             (self.workdir / sub).mkdir(exist_ok=True)
+        self.record = ProcessRecord.create(self.workdir, temporary_workdir=self._made_workdir)
         atexit.register(self.stop)
         try:
             self._start(binaries, started)
@@ -92,16 +104,29 @@ class LocalCluster:
             raise
         return self
 
+    def _reap_workdir(self, workdir: Path) -> None:
+        """A work directory given again: refuse it while its owner runs, else stop what it left behind."""
+        earlier = ProcessRecord.read(workdir)
+        if earlier is None:
+            return
+        if earlier.owner.alive():
+            raise ProcessFailed(
+                f"{workdir} belongs to a running cluster (pid {earlier.owner.pid}); "
+                "stop it first, e.g. with `imagestreams-localcluster down --workdir`"
+            )
+        self.reaped.append(reap(earlier))
+
     def _start(self, binaries: Binaries, started: float) -> None:
         certs = self._certs = ControlPlaneCertificates.create()
-        etcd, etcd_url = controlplane.start_etcd(binaries.etcd, self.workdir)
+        record = self.record
+        etcd, etcd_url = controlplane.start_etcd(binaries.etcd, self.workdir, record)
         self._processes.append(etcd)
 
         # Registries need nothing from the control plane: bring them up while etcd and the apiserver start.
         def start_registries() -> dict[RegistryKind, Registry]:
             t0 = time.monotonic()
             running = {
-                kind: start_registry(kind, self.workdir, binaries.docker_registry, certs.serving_ca)
+                kind: start_registry(kind, self.workdir, binaries.docker_registry, certs.serving_ca, record=record)
                 for kind in self.settings.registries
             }
             self.timings.registries = time.monotonic() - t0
@@ -115,7 +140,7 @@ class LocalCluster:
 
             t0 = time.monotonic()
             apiserver, self.server = controlplane.start_apiserver(
-                binaries.kube_apiserver, self.workdir, certs, etcd_url
+                binaries.kube_apiserver, self.workdir, certs, etcd_url, record
             )
             self._processes.append(apiserver)
             self._admin = AdminHTTP(self.server, self.workdir / "pki", certs)
@@ -135,7 +160,7 @@ class LocalCluster:
         if self.settings.controller_manager:
             t0 = time.monotonic()
             kcm = controlplane.start_controller_manager(
-                binaries.kube_controller_manager, self.workdir, self.admin_kubeconfig
+                binaries.kube_controller_manager, self.workdir, self.admin_kubeconfig, record
             )
             self._processes.append(kcm)
             controlplane.wait_controller_manager(kcm, self._admin)
@@ -143,8 +168,11 @@ class LocalCluster:
         self.timings.total = time.monotonic() - started
 
     def stop(self) -> None:
-        """Stop everything this cluster started, newest first. Safe to call more than once."""
-        with self._lock:
+        """Stop everything this cluster started, newest first. Safe to call more than once.
+
+        A second Ctrl-C, SIGTERM or SIGHUP during the stop does not cut it short.
+        """
+        with self._lock, _signals_held():
             registries = [*self._extra_registries, *reversed(self.registries.values())]
             self._extra_registries.clear()
             self.registries = {}
@@ -152,6 +180,11 @@ class LocalCluster:
                 registry.stop()
             while self._processes:
                 self._processes.pop().stop()
+            if self.record is not None:
+                # Processes started for the cluster by others (an operator) and not stopped by them.
+                reap(self.record)
+                self.record.close()
+                self.record = None
             if self._made_workdir and not self.settings.keep_workdir and self.workdir.exists():
                 shutil.rmtree(self.workdir, ignore_errors=True)
                 self._made_workdir = False
@@ -179,9 +212,8 @@ class LocalCluster:
     def add_registry(self, kind: RegistryKind, notifications_url: str | None = None) -> Registry:
         """Start another registry of `kind`, e.g. one that posts push notifications; stopped with the cluster."""
         assert self.binaries and self._certs, "start the cluster first"
-        registry = start_registry(
-            kind, self.workdir, self.binaries.docker_registry, self._certs.serving_ca, notifications_url
-        )
+        binary, ca = self.binaries.docker_registry, self._certs.serving_ca
+        registry = start_registry(kind, self.workdir, binary, ca, notifications_url, record=self.record)
         with self._lock:
             self._extra_registries.append(registry)
         return registry
@@ -251,3 +283,20 @@ class LocalCluster:
                 for kind, registry in self.registries.items()
             },
         }
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore the stop signals while stopping (only the main thread can set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

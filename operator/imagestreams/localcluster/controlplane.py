@@ -14,6 +14,7 @@ import yaml
 
 from imagestreams.localcluster.certs import CertificateAuthority, KeyPair, loopback_server_pair, signing_key_pair
 from imagestreams.localcluster.processes import ManagedProcess, free_port
+from imagestreams.localcluster.records import ProcessRecord
 
 ETCD_READY_TIMEOUT = 30.0
 APISERVER_READY_TIMEOUT = 60.0
@@ -138,7 +139,7 @@ class AdminHTTP:
             return error.code, json.loads(error.read() or b"{}")
 
 
-def start_etcd(binary: Path, workdir: Path) -> tuple[ManagedProcess, str]:
+def start_etcd(binary: Path, workdir: Path, record: ProcessRecord | None = None) -> tuple[ManagedProcess, str]:
     client_port, peer_port = free_port(), free_port()
     client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
     process = ManagedProcess(
@@ -158,6 +159,7 @@ def start_etcd(binary: Path, workdir: Path) -> tuple[ManagedProcess, str]:
             "--log-level=warn",
         ],
         workdir / "logs",
+        record=record,
     )
     process.start()
     return process, client_url
@@ -172,7 +174,7 @@ def wait_etcd(process: ManagedProcess, client_url: str) -> None:
 
 
 def start_apiserver(
-    binary: Path, workdir: Path, certs: ControlPlaneCertificates, etcd_url: str
+    binary: Path, workdir: Path, certs: ControlPlaneCertificates, etcd_url: str, record: ProcessRecord | None = None
 ) -> tuple[ManagedProcess, str]:
     port = free_port()
     server = f"https://127.0.0.1:{port}"
@@ -210,6 +212,7 @@ def start_apiserver(
             "--v=1",
         ],
         workdir / "logs",
+        record=record,
     )
     process.start()
     return process, server
@@ -219,7 +222,9 @@ def wait_apiserver(process: ManagedProcess, admin: AdminHTTP) -> None:
     process.wait_until(lambda: admin.get("/readyz")[0] == 200, APISERVER_READY_TIMEOUT, "/readyz returning 200")
 
 
-def start_controller_manager(binary: Path, workdir: Path, admin_kubeconfig: Path) -> ManagedProcess:
+def start_controller_manager(
+    binary: Path, workdir: Path, admin_kubeconfig: Path, record: ProcessRecord | None = None
+) -> ManagedProcess:
     pki = workdir / "pki"
     process = ManagedProcess(
         "kube-controller-manager",
@@ -240,6 +245,7 @@ def start_controller_manager(binary: Path, workdir: Path, admin_kubeconfig: Path
             "--v=1",
         ],
         workdir / "logs",
+        record=record,
     )
     process.start()
     return process

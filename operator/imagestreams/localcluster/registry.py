@@ -23,6 +23,7 @@ import yaml
 
 from imagestreams.localcluster.certs import CertificateAuthority, loopback_server_pair
 from imagestreams.localcluster.processes import ManagedProcess, free_port
+from imagestreams.localcluster.records import ProcessRecord
 
 READY_TIMEOUT_SECONDS = 15.0
 TOKEN_SERVICE = "imagestreams-local-registry"
@@ -134,6 +135,8 @@ def start_registry(
     binary: Path,
     ca: CertificateAuthority,
     notifications_url: str | None = None,
+    *,
+    record: ProcessRecord | None = None,
 ) -> Registry:
     """Write the config for one registry variant, start it (and its token server) and wait until it answers."""
     port = free_port()
@@ -161,7 +164,7 @@ def start_registry(
         htpasswd.write_text("".join(f"{c.username}:{_bcrypt(c.password)}\n" for c in (pusher, reader)))
     elif kind is RegistryKind.TOKEN:
         assert pusher and reader
-        token_server, realm, bundle = _start_token_server(root, logs, name, pusher, reader)
+        token_server, realm, bundle = _start_token_server(root, logs, name, pusher, reader, record=record)
         processes.append(token_server)
         token = (realm, bundle)
 
@@ -176,6 +179,7 @@ def start_registry(
         [str(binary), "serve", str(config_path)],
         logs,
         env={"REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}"},
+        record=record,
     )
     process.start()
     processes.append(process)
@@ -199,7 +203,7 @@ def start_registry(
 
 
 def _start_token_server(
-    root: Path, logs: Path, name: str, pusher: Credentials, reader: Credentials
+    root: Path, logs: Path, name: str, pusher: Credentials, reader: Credentials, *, record: ProcessRecord | None
 ) -> tuple[ManagedProcess, str, Path]:
     """Start the token server for a token-auth registry; returns it, its realm URL and the signer CA bundle."""
     # The signer chain must exist before the registry starts: the registry reads the bundle once.
@@ -226,6 +230,7 @@ def _start_token_server(
             f"--users={users_file}",
         ],
         logs,
+        record=record,
     )
     server.start()
     realm = f"http://127.0.0.1:{port}/token"
