@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Self, TypeVar
 
 from imagestreams.localcluster import LocalCluster, Registry
+from imagestreams.localcluster.audit import AuditedWrite
 from imagestreams.localcluster.images import PushClient
 from imagestreams.localcluster.processes import ProcessIdentity, spawn
 from imagestreams.localcluster.records import ProcessRecord
@@ -92,3 +93,10 @@ class OperatorProcess:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+
+def operator_writes(cluster: LocalCluster, since: int, namespace: str) -> list[AuditedWrite]:
+    """Writes in `namespace` after audit mark `since` by anyone but kubectl and the controller manager
+    (the tests' own kubectl and kube-controller-manager share the operator's admin identity)."""
+    others = ("kubectl/", "kube-controller-manager/")
+    return [w for w in cluster.audit.writes(since, namespace=namespace) if not w.user_agent.startswith(others)]

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from imagestreams.localcluster import controlplane
+from imagestreams.localcluster.audit import AuditLog
 from imagestreams.localcluster.binaries import Binaries
 from imagestreams.localcluster.certs import KeyPair, loopback_server_pair
 from imagestreams.localcluster.controlplane import AdminHTTP, ControlPlaneCertificates
@@ -201,6 +202,24 @@ class LocalCluster:
         """The control-plane processes and every registry's processes, in start order."""
         registry_processes = [p for r in (*self.registries.values(), *self._extra_registries) for p in r.processes]
         return [*self._processes, *registry_processes]
+
+    @contextlib.contextmanager
+    def apiserver_down(self) -> Iterator[None]:
+        """Stop kube-apiserver for the body of the `with`, then start it again on the same address and wait
+        until it is ready: an outage as clients see it (etcd and everything else keep running)."""
+        assert self._admin is not None, "start the cluster first"
+        apiserver = next(p for p in self._processes if p.name == "kube-apiserver")
+        apiserver.stop()
+        try:
+            yield
+        finally:
+            apiserver.start()
+            controlplane.wait_apiserver(apiserver, self._admin)
+
+    @property
+    def audit(self) -> AuditLog:
+        """The apiserver's audit log of every write (verb, resource, object, user, user agent, code)."""
+        return AuditLog(self.workdir / "logs" / controlplane.AUDIT_LOG)
 
     @property
     def ca_file(self) -> Path:

@@ -139,6 +139,16 @@ class AdminHTTP:
             return error.code, json.loads(error.read() or b"{}")
 
 
+AUDIT_LOG = "kube-apiserver-audit.log"
+WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "verbs": WRITE_VERBS}, {"level": "None"}],
+}
+
+
 def start_etcd(binary: Path, workdir: Path, record: ProcessRecord | None = None) -> tuple[ManagedProcess, str]:
     client_port, peer_port = free_port(), free_port()
     client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
@@ -187,6 +197,8 @@ def start_apiserver(
     sa_key.write_bytes(certs.service_account_key)
     sa_key.chmod(0o600)
     sa_pub.write_bytes(certs.service_account_public)
+    audit_policy = workdir / "audit-policy.yaml"
+    audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY))
     process = ManagedProcess(
         "kube-apiserver",
         [
@@ -209,6 +221,11 @@ def start_apiserver(
             "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
+            # Every write, as JSON lines: tests count the operator's writes here, not in its own log.
+            f"--audit-policy-file={audit_policy}",
+            f"--audit-log-path={workdir / 'logs' / AUDIT_LOG}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
             "--v=1",
         ],
         workdir / "logs",
