@@ -8,6 +8,7 @@ by pid and start time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -82,9 +83,10 @@ class Child:
         return code
 
     def kill_all(self) -> None:
-        if self.process.poll() is None:
+        """After a failed test: the whole session, even if its leader is gone."""
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        self.process.wait()
 
 
 @pytest.fixture

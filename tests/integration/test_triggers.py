@@ -12,7 +12,7 @@ import pytest
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
 from tests.conftest import kubectl, solo_settings
-from tests.helpers import OperatorProcess, eventually, pusher_for
+from tests.helpers import OperatorProcess, eventually, operator_writes, pusher_for
 from tests.streams import apply_stream, grant_image_puller, insecure_tag, wait_for_tag
 
 TRIGGERS = "image.openshift.io/triggers"
@@ -389,6 +389,7 @@ def test_steady_state_and_restart_write_nothing(
 ) -> None:
     namespace = solo_namespace
     settings = solo_settings(namespace)
+    first_mark = crds.audit.mark()
     first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     source = Source(crds, namespace, plain_registry, repository)
     try:
@@ -413,13 +414,16 @@ def test_steady_state_and_restart_write_nothing(
         }
 
     before = generations()
+    assert operator_writes(crds, first_mark, namespace)  # the audit log sees the first operator's writes
+    mark = crds.audit.mark()
     second = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     try:
         time.sleep(8)  # start-up listing, and scheduled rounds of the stream
         assert generations() == before
-        # The operator logs every write it makes ("write: ..."): none at all after the restart.
+        # Counted by the apiserver: no write at all after the restart, Events (false "does not exist (yet)"
+        # Warnings for workloads seen before their stream) included.
+        assert operator_writes(crds, mark, namespace) == []
         assert [line for line in second.log().splitlines() if "write: " in line] == []
-        assert any("write: " in line for line in first.log().splitlines())  # the first one did write
     finally:
         second.stop()
 
@@ -455,3 +459,103 @@ def test_removing_one_trigger_keeps_that_containers_image_and_the_others_follow(
     # The operator owned the sidecar's image: the next apply must keep it, not drop it (a 422 otherwise).
     body = wait_image(crds, "Deployment", "web", ns=namespace, container="app", image=newer)
     assert container_image(body, "sidecar") == refs["side"]
+
+
+def frozen_images_policy(namespace: str) -> list[dict[str, Any]]:
+    """A ValidatingAdmissionPolicy (and its binding) that refuses any change of a Deployment's images."""
+    name = f"frozen-images-{namespace}"
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["apps"],
+                        "apiVersions": ["v1"],
+                        "operations": ["UPDATE"],
+                        "resources": ["deployments"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "object.spec.template.spec.containers.all(c, "
+                    "oldObject.spec.template.spec.containers.exists(o, o.name == c.name && o.image == c.image))",
+                    "message": "images are frozen in this namespace",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+        },
+    }
+    return [policy, binding]
+
+
+def test_a_refused_workload_write_is_retried_until_it_lands(crds: LocalCluster, namespace: str, source: Source) -> None:
+    policy = frozen_images_policy(namespace)
+    kubectl(crds, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": policy}))
+    try:
+        apply(crds, workload("Deployment", namespace, "guarded", [trigger("app:v1", by_name("web"))], ["web"]))
+
+        def policy_active() -> bool:
+            attempt = kubectl(
+                crds, "set", "image", "deployment/guarded", "web=probe:1", "-n", namespace, "--dry-run=server",
+                check=False,
+            )  # fmt: skip
+            return "images are frozen" in attempt
+
+        eventually(policy_active, what="the admission policy to take effect")
+        image = source.create()["v1"]
+        eventually(
+            lambda: any("images are frozen" in w for w in warnings(crds, namespace, "guarded")),
+            what="a Warning that the write was refused",
+        )
+    finally:
+        kubectl(
+            crds, "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy[0]["metadata"]["name"]
+        )
+    # Nothing about the Deployment changes: only the retry can make the image land.
+    wait_image(crds, "Deployment", "guarded", ns=namespace, container="web", image=image)
+    refused = [w for w in warnings(crds, namespace, "guarded") if "images are frozen" in w]
+    assert len(refused) == 1, f"the Warning was repeated on every retry: {refused}"
+
+
+def test_a_restart_raises_no_false_alarms_for_workloads_seen_before_their_streams(
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    namespace, count = solo_namespace, 20
+    settings = solo_settings(namespace)
+    first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
+    try:
+        digest = Source(crds, namespace, plain_registry, repository).push()
+        wanted = f"{plain_registry.host}/{repository}@{digest}"
+        for number in range(count):
+            apply_stream(crds, namespace, f"s{number}", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+            apply(
+                crds, workload("Deployment", namespace, f"d{number}", [trigger(f"s{number}:v1", by_name("m"))], ["m"])
+            )
+        for number in range(count):
+            wait_image(crds, "Deployment", f"d{number}", ns=namespace, container="m", image=wanted)
+    finally:
+        first.stop()
+
+    for _ in range(3):  # each start lists workloads and streams in whatever order the watches come back
+        mark = crds.audit.mark()
+        again = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
+        try:
+            time.sleep(4)
+            writes = operator_writes(crds, mark, namespace)
+            assert writes == [], f"a restart wrote {len(writes)} time(s): {writes[:5]}"
+        finally:
+            again.stop()

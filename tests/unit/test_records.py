@@ -158,7 +158,7 @@ def test_down_stops_a_dead_owners_leftovers(
 
     assert _gone(server)
     out = capsys.readouterr().out
-    assert f"leftover cluster {workdir} (its owner had died): stopped kube-controller-manager" in out
+    assert f"cluster {workdir} (its owner had died): stopped kube-controller-manager" in out
     assert main(["down"]) == 0
     assert "no local clusters recorded" in capsys.readouterr().out
 

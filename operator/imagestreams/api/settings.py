@@ -40,6 +40,11 @@ class OperatorSettings(BaseModel):
         50, description="Tags imported from spec.dockerImageRepository; the rest are reported (OpenShift: 50)."
     )
     import_workers: int = Field(4, ge=1, le=64, description="Streams imported concurrently.")
+    resync_interval_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="How often every stream and triggered workload is checked again, as a safety net; 0: never.",
+    )
     registry_concurrency: int = Field(4, ge=1, description="Concurrent requests per registry.")
     registry_rate: float = Field(5.0, gt=0, description="Requests per second per registry.")
     platform_os: str = Field("linux", description="Preferred OS when a tag's source is multi-arch.")

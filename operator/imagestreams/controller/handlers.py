@@ -9,30 +9,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
+import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
-from lightkube import AsyncClient
+from lightkube import ApiError, AsyncClient
 
 from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.importer import Importer
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
-from imagestreams.controller.triggers import TriggerController, WorkloadKey
+from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.registrypolicy import RegistryPolicy
 from imagestreams.core.triggers import WorkloadKind
 from imagestreams.kube.access import PullAccess
 from imagestreams.kube.events import post_event
-from imagestreams.kube.streams import StaleStream
+from imagestreams.kube.health import api_answers
+from imagestreams.kube.streams import StaleStream, list_stream_keys
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
 logger = logging.getLogger(__name__)
 PREFIX = "imagestreams.dev"
 TRIGGER_WORKERS = 4
 RETRY_MAX_SECONDS = 300.0
+OUTAGE_PROBE_SECONDS = 1.0
+INITIAL_STREAMS_TIMEOUT_SECONDS = 60.0
 
 
 class Runtime:
@@ -80,16 +86,65 @@ class Runtime:
         )
         self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue()
         self.tasks: list[asyncio.Task[None]] = []
+        self.streams_listed = asyncio.Event()
+        self.deleted_at_start: set[StreamKey] = set()  # deleted before the initial listing was matched
         self.failures: dict[Any, int] = {}  # consecutive failures per stream or workload key
+        # Keys waiting for a retry after a failure, so they can all run at once when the API server is back.
+        self.waiting: dict[tuple[int, Any], tuple[WorkQueue[Any], frozenset[str]]] = {}
 
     def start(self) -> None:
         for number in range(self.settings.import_workers):
             self.tasks.append(asyncio.create_task(self.queue.run_worker(self._process), name=f"import-worker-{number}"))
         self.tasks.append(asyncio.create_task(self._schedule(), name="import-scheduler"))
+        self.tasks.append(asyncio.create_task(self._revive_after_outage(), name="api-outage-watch"))
+        if self.settings.resync_interval_seconds > 0:
+            self.tasks.append(asyncio.create_task(self._resync(), name="resync"))
+        self.tasks.append(asyncio.create_task(self._wait_for_initial_streams(), name="initial-streams"))
         for number in range(TRIGGER_WORKERS):
-            self.tasks.append(
-                asyncio.create_task(self.workload_queue.run_worker(self._trigger), name=f"trigger-worker-{number}")
-            )
+            self.tasks.append(asyncio.create_task(self._trigger_worker(), name=f"trigger-worker-{number}"))
+
+    async def _trigger_worker(self) -> None:
+        # A workload seen before its stream would get a false "does not exist (yet)" Warning at every restart.
+        await self.streams_listed.wait()
+        await self.workload_queue.run_worker(self._trigger)
+
+    async def _wait_for_initial_streams(self) -> None:
+        """Let triggers run only once every stream that exists now is in the cache (or was deleted since).
+
+        The cache is fed by the watch alone; this only lists which keys the watch has yet to deliver.
+        """
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                expected = await list_stream_keys(self.kube, self.settings.namespaces)
+                break
+            except ApiError as error:
+                if error.status.code == 403:  # no right to list there (a glob in namespaced mode): don't wait
+                    logger.warning("cannot list image streams at start-up (%s); triggers start at once", error)
+                    self.streams_listed.set()
+                    return
+                attempt += 1
+                delay = min(30.0, 2.0**attempt)
+                logger.warning("listing image streams at start-up failed (%s); retrying in %.0f s", error, delay)
+                await asyncio.sleep(delay)
+            except Exception as error:  # any other failure (the API server not there yet): try again
+                attempt += 1
+                delay = min(30.0, 2.0**attempt)
+                logger.warning("listing image streams at start-up failed (%s); retrying in %.0f s", error, delay)
+                await asyncio.sleep(delay)
+        expected = {key for key in expected if not self.settings.ignores(key[0])}
+        while True:
+            missing = expected - self.cache.bodies.keys() - self.deleted_at_start
+            if not missing:
+                break
+            if time.monotonic() - started > INITIAL_STREAMS_TIMEOUT_SECONDS:
+                logger.warning("%d image stream(s) not yet seen by the watch; starting triggers anyway", len(missing))
+                break
+            await asyncio.sleep(0.05)
+        self.deleted_at_start.clear()
+        self.streams_listed.set()
+        logger.info("%d image stream(s) in the cache; triggers start", len(expected))
 
     async def _process(self, key: StreamKey, due: frozenset[str]) -> None:
         try:
@@ -104,18 +159,63 @@ class Runtime:
     async def _trigger(self, key: WorkloadKey, due: frozenset[str]) -> None:
         try:
             await self.triggers.reconcile(key)
+        except WriteRefused as refused:
+            # Already a Warning on the workload; retried until it lands or the workload changes.
+            self._retry_later(self.workload_queue, key, due, "applying image triggers to", refused)
         except Exception:
             self._retry_later(self.workload_queue, key, due, "applying image triggers to")
         else:
             self.failures.pop(key, None)
 
-    def _retry_later(self, queue: WorkQueue[Any], key: Any, due: frozenset[str], what: str) -> None:
-        """An unexpected error (e.g. the API server briefly unavailable): try again with a growing delay."""
+    def _retry_later(
+        self, queue: WorkQueue[Any], key: Any, due: frozenset[str], what: str, known: Exception | None = None
+    ) -> None:
+        """A failure (the API server briefly unavailable, a write refused): try again with a growing, jittered
+        delay, so that many keys failing at once do not all come back at the same moment."""
         attempt = self.failures.get(key, 0) + 1
         self.failures[key] = attempt
-        delay = min(RETRY_MAX_SECONDS, 2.0**attempt)
-        logger.exception("%s %s failed (attempt %d); retrying in %.0f s", what, "/".join(map(str, key)), attempt, delay)
-        asyncio.get_running_loop().call_later(delay, queue.add, key, due)
+        ceiling = min(RETRY_MAX_SECONDS, 2.0**attempt)
+        delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
+        where = "/".join(map(str, key))
+        if known is not None:
+            logger.warning("%s %s failed (attempt %d): %s; retrying in %.1f s", what, where, attempt, known, delay)
+        else:
+            logger.exception("%s %s failed (attempt %d); retrying in %.1f s", what, where, attempt, delay)
+        self.waiting[(id(queue), key)] = (queue, due)
+        asyncio.get_running_loop().call_later(delay, self._retry_now, queue, key)
+
+    def _retry_now(self, queue: WorkQueue[Any], key: Any) -> None:
+        waiting = self.waiting.pop((id(queue), key), None)
+        if waiting is not None:
+            queue.add(key, waiting[1])
+
+    async def _revive_after_outage(self) -> None:
+        """While work waits for a retry, watch the API server: when it answers again after failing, run all
+        waiting work at once instead of at each key's next backoff step (up to RETRY_MAX_SECONDS away)."""
+        was_down = False
+        while True:
+            await asyncio.sleep(OUTAGE_PROBE_SECONDS)
+            if not self.waiting:
+                was_down = False
+                continue
+            if not await api_answers(self.kube, self.settings.namespaces):
+                was_down = True
+                continue
+            if was_down:
+                was_down = False
+                logger.info("the API server answers again: retrying %d waiting item(s) now", len(self.waiting))
+                for queue_id, key in list(self.waiting):
+                    self._retry_now(self.waiting[(queue_id, key)][0], key)
+
+    async def _resync(self) -> None:
+        """A safety net for a missed watch event: now and then, check every stream and triggered workload
+        against the cache. Cheap: a stream pass contacts a registry only for tags that are due."""
+        while True:
+            await asyncio.sleep(self.settings.resync_interval_seconds)
+            for stream_key in list(self.cache.bodies):
+                self.queue.add(stream_key)
+            for workload_key in list(self.triggers.workloads):
+                self.workload_queue.add(workload_key)
 
     async def _schedule(self) -> None:
         tick = min(5.0, self.settings.scheduled_interval_seconds / 10)
@@ -136,6 +236,17 @@ class Runtime:
         await self.registry.close()
 
 
+class CappedBackoff:
+    """Delays between retries of a failed Kopf API request: short at first, then every 2 s, never giving up.
+
+    Re-iterable (Kopf iterates it afresh for every request) and unsized (so Kopf sets no attempt limit).
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        yield from (0.25, 0.5, 1.0)
+        yield from itertools.repeat(2.0)
+
+
 _runtime: Runtime | None = None
 
 
@@ -149,6 +260,9 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
+    # Kopf's default backoff between retries of a failed API request grows to 21 s and then gives up: after a 35 s
+    # outage the watches came back 17 s late. Retry every request (the watches above all) at most 2 s apart.
+    settings.networking.error_backoffs = CappedBackoff()
     # No run-time scanning of CRDs and namespaces: it needs cluster-wide list rights on both, and the
     # resources watched here are fixed (discovery once at start-up needs no rights).
     settings.scanning.disabled = True
@@ -171,6 +285,8 @@ def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, *
     if type == "DELETED":
         _runtime.cache.remove(key)
         _runtime.scheduler.forget(key)
+        if not _runtime.streams_listed.is_set():
+            _runtime.deleted_at_start.add(key)
     else:
         _runtime.cache.put(key, dict(body))
         _runtime.queue.add(key)

@@ -39,6 +39,14 @@ WorkloadKey = tuple[WorkloadKind, str, str]  # kind, namespace, name
 EventPoster = Callable[[dict[str, Any], str, str, str], Awaitable[None]]
 
 
+class WriteRefused(Exception):
+    """The API server refused or could not take a workload write (admission denial, quota, 5xx...).
+
+    Reported once as a Warning; the work queue retries the workload with backoff until the write
+    lands or the workload changes, so an update is never dropped.
+    """
+
+
 @dataclass
 class TriggerController:
     kube: AsyncClient
@@ -130,14 +138,14 @@ class TriggerController:
             return
         if problems:
             await self._problem(key, body, "; ".join(problems))
-        else:
+        if changes:
+            if kind is WorkloadKind.JOB:
+                await self._start_run(key, body, changes)
+            else:
+                await self._apply(key, body, triggers, changes)
+        if not problems:
+            # Only now: a refused write keeps its problem, so its retries do not repeat the Warning.
             self.problems.pop(key, None)
-        if not changes:
-            return
-        if kind is WorkloadKind.JOB:
-            await self._start_run(key, body, changes)
-        else:
-            await self._apply(key, body, triggers, changes)
 
     async def _resolve(self, namespace: str, trigger: Trigger) -> tuple[str | None, str | None]:
         """The tag's current image, or a problem to report (None, None: no image yet, nothing to do)."""
@@ -177,8 +185,9 @@ class TriggerController:
         try:
             await apply_images(self.kube, kind, namespace, name, images)
         except ApiError as error:
-            await self._problem(key, body, f"could not update the workload: {error.status.message}")
-            return
+            message = f"could not update the workload: {error.status.message}"
+            await self._problem(key, body, message)
+            raise WriteRefused(message) from error
         self.writes += 1
         logger.info("write: set %d image(s) of %s %s/%s", len(changes), kind.value, namespace, name)
         for change in changes:
@@ -219,8 +228,9 @@ class TriggerController:
         try:
             created = await create_job(self.kube, manifest)
         except ApiError as error:
-            await self._problem(key, body, f"could not start a run of the Job: {error.status.message}")
-            return
+            message = f"could not start a run of the Job: {error.status.message}"
+            await self._problem(key, body, message)
+            raise WriteRefused(message) from error
         if created:
             self.writes += 1
             logger.info("write: started Job %s/%s", namespace, manifest["metadata"]["name"])

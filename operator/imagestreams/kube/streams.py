@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
@@ -49,3 +50,21 @@ async def write_status(
         if error.status.code in (404, 409):
             raise StaleStream(f"{namespace}/{name}: {error.status.reason}") from None
         raise
+
+
+def listable_namespaces(namespaces: Sequence[str]) -> list[str]:
+    """Where to list: each watched namespace, or everywhere ("*") when all or a glob pattern are watched."""
+    if not namespaces or any(set(pattern) & set("*?[") for pattern in namespaces):
+        return ["*"]
+    return list(namespaces)
+
+
+async def list_stream_keys(client: AsyncClient, namespaces: Sequence[str]) -> set[tuple[str, str]]:
+    """(namespace, name) of every ImageStream in the watched namespaces, now."""
+    keys: set[tuple[str, str]] = set()
+    for namespace in listable_namespaces(namespaces):
+        async for stream in client.list(ImageStreamResource, namespace=namespace):
+            metadata = stream.metadata
+            if metadata is not None and metadata.namespace and metadata.name:
+                keys.add((metadata.namespace, metadata.name))
+    return keys

@@ -225,7 +225,7 @@ def _print_reaped(reaped: Reaped) -> None:
     owner = "its owner was still running and was asked to stop" if reaped.owner_was_running else "its owner had died"
     names = ", ".join(reaped.stopped) if reaped.stopped else "nothing was still running"
     removed = "; removed its temporary directory" if reaped.removed_workdir else ""
-    print(f"  leftover cluster {reaped.workdir} ({owner}): stopped {names} in {reaped.seconds:.1f}s{removed}")
+    print(f"  cluster {reaped.workdir} ({owner}): stopped {names} in {reaped.seconds:.1f}s{removed}")
 
 
 def down(args: argparse.Namespace) -> int:

@@ -1,0 +1,62 @@
+"""The operator heals itself: work that failed while the API server was away runs as soon as it is back."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from imagestreams.localcluster import LocalCluster, Registry
+from tests.conftest import kubectl, solo_settings
+from tests.helpers import OperatorProcess, eventually
+from tests.integration.test_triggers import (
+    Source,
+    apply,
+    by_name,
+    container_image,
+    frozen_images_policy,
+    get,
+    trigger,
+    workload,
+)
+
+OUTAGE_SECONDS = 5
+
+
+def test_work_waiting_for_a_retry_runs_as_soon_as_the_apiserver_is_back(
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    namespace = solo_namespace
+    operator = OperatorProcess(crds.admin_kubeconfig, tmp_path, solo_settings(namespace)).start()
+    policy = frozen_images_policy(namespace)
+    kinds = "validatingadmissionpolicybinding,validatingadmissionpolicy"
+    try:
+        kubectl(crds, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": policy}))
+        apply(crds, workload("Deployment", namespace, "web", [trigger("app:v1", by_name("web"))], ["web"]))
+
+        def policy_active() -> bool:
+            attempt = kubectl(
+                crds, "set", "image", "deployment/web", "web=probe:1", "-n", namespace, "--dry-run=server",
+                check=False,
+            )  # fmt: skip
+            return "images are frozen" in attempt
+
+        eventually(policy_active, what="the admission policy to take effect")
+        wanted = Source(crds, namespace, plain_registry, repository).create()["v1"]
+        # Refused writes back off: after the 5th, the next attempt is 16 to 32 s away.
+        eventually(lambda: "(attempt 5)" in operator.log(), timeout=60, what="five refused writes")
+        kubectl(crds, "delete", kinds, policy[0]["metadata"]["name"])
+        with crds.apiserver_down():
+            time.sleep(OUTAGE_SECONDS)
+        back = time.monotonic()
+
+        def followed() -> bool:
+            return container_image(get(crds, "Deployment", namespace, "web"), "web") == wanted
+
+        eventually(followed, timeout=40, what="the Deployment to get its image after the outage")
+        seconds = time.monotonic() - back
+        print(f"API server ready -> Deployment updated: {seconds:.2f}s")
+        assert seconds < 3, f"the waiting write ran {seconds:.1f}s after the API server came back"
+    finally:
+        kubectl(crds, "delete", kinds, policy[0]["metadata"]["name"], "--ignore-not-found", check=False)
+        operator.stop()
