@@ -60,3 +60,47 @@ def test_work_waiting_for_a_retry_runs_as_soon_as_the_apiserver_is_back(
     finally:
         kubectl(crds, "delete", kinds, policy[0]["metadata"]["name"], "--ignore-not-found", check=False)
         operator.stop()
+
+
+def test_handlers_run_on_the_event_loop_under_asyncio_debug_mode(
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    """Asyncio's debug mode raises on any call into the loop from another thread (as Kopf's executor
+    threads did when the handlers were plain functions), and reports slow callbacks."""
+    namespace = solo_namespace
+    settings = {**solo_settings(namespace), "PYTHONASYNCIODEBUG": "1"}
+    operator = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
+    try:
+        source = Source(crds, namespace, plain_registry, repository)
+        first = source.create()["v1"]
+        apply(crds, workload("Deployment", namespace, "web", [trigger("app:v1", by_name("web"))], ["web"]))
+        eventually(
+            lambda: container_image(get(crds, "Deployment", namespace, "web"), "web") == first,
+            what="the Deployment to follow its tag",
+        )
+        second = source.update()
+        eventually(
+            lambda: container_image(get(crds, "Deployment", namespace, "web"), "web") == second,
+            what="the Deployment to follow the new image",
+        )
+        log = operator.log()
+        assert "Non-thread-safe operation" not in log
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        operator.stop()
+
+
+def test_a_followed_stream_deleted_and_created_again_is_followed_again(
+    crds: LocalCluster, namespace: str, operator: OperatorProcess, plain_registry: Registry, repository: str
+) -> None:
+    source = Source(crds, namespace, plain_registry, repository)
+    first = source.create()["v1"]
+    apply(crds, workload("Deployment", namespace, "web", [trigger("app:v1", by_name("web"))], ["web"]))
+    eventually(lambda: container_image(get(crds, "Deployment", namespace, "web"), "web") == first, what="v1")
+
+    kubectl(crds, "delete", "is", "app", "-n", namespace, "--wait=true")
+    second = source.create()["v1"]  # the same name, a new object, a new image under the tag
+    eventually(
+        lambda: container_image(get(crds, "Deployment", namespace, "web"), "web") == second,
+        what="the Deployment to follow the re-created stream",
+    )

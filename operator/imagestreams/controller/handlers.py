@@ -212,6 +212,7 @@ class Runtime:
         against the cache. Cheap: a stream pass contacts a registry only for tags that are due."""
         while True:
             await asyncio.sleep(self.settings.resync_interval_seconds)
+            await self._drop_vanished_streams()
             for stream_key in list(self.cache.bodies):
                 self.queue.add(stream_key)
             for workload_key in list(self.triggers.workloads):
@@ -226,6 +227,28 @@ class Runtime:
                     self.queue.add(key, tags)
             except Exception:
                 logger.exception("the import scheduler failed this round; it carries on with the next")
+
+    async def _drop_vanished_streams(self) -> None:
+        """A watch that expired (410) and re-listed never announces the objects deleted in the gap: compare the
+        cache with a fresh list, forget what is gone, and wake whatever followed it."""
+        # Only what was cached before the list started: a stream created meanwhile may be missing from the list.
+        before = {key: _uid(body) for key, body in self.cache.bodies.items()}
+        try:
+            present = await list_stream_keys(self.kube, self.settings.namespaces)
+        except Exception as error:  # the next resync tries again
+            logger.warning("resync: listing image streams failed: %s", error)
+            return
+        vanished = [
+            key
+            for key, uid in before.items()
+            if key not in present and key in self.cache.bodies and _uid(self.cache.bodies[key]) == uid
+        ]
+        for key in vanished:
+            logger.info("resync: image stream %s/%s is gone; forgetting it", *key)
+            self.cache.remove(key)
+            self.scheduler.forget(key)
+            for workload in self.triggers.workloads_for(*key):
+                self.workload_queue.add(workload)
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -278,11 +301,16 @@ async def stop(**_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+async def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    # Async, so Kopf runs it on the event loop that owns the work queues (a plain function would run in an
+    # executor thread, where touching asyncio objects is unsafe and events of one object may be reordered).
     if _runtime is None or namespace is None or _runtime.settings.ignores(namespace):
         return
     key = (namespace, name)
     if type == "DELETED":
+        cached = _runtime.cache.bodies.get(key)
+        if cached is not None and _uid(cached) != _uid(body):
+            return  # the deletion of an earlier object of the same name: the cached one lives on
         _runtime.cache.remove(key)
         _runtime.scheduler.forget(key)
         if not _runtime.streams_listed.is_set():
@@ -306,7 +334,12 @@ WORKLOAD_RESOURCES = {
 }
 
 
-def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, **_: Any) -> None:
+def _uid(body: Any) -> str | None:
+    uid = (body.get("metadata") or {}).get("uid")
+    return str(uid) if uid else None
+
+
+async def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, **_: Any) -> None:
     if _runtime is None or _runtime.settings.ignores(body.get("metadata", {}).get("namespace", "")):
         return
     kind = WORKLOAD_RESOURCES[(resource.group, resource.version, resource.plural)]

@@ -68,7 +68,13 @@ class TriggerController:
         metadata = body.get("metadata") or {}
         key = (kind, metadata.get("namespace", ""), metadata.get("name", ""))
         annotation = (metadata.get("annotations") or {}).get(TRIGGERS_ANNOTATION)
-        if event_type == "DELETED" or annotation is None:
+        if event_type == "DELETED":
+            known = (self.workloads.get(key) or {}).get("metadata") or {}
+            if known.get("uid") and metadata.get("uid") and known["uid"] != metadata["uid"]:
+                return None  # an earlier object of the same name went away; the one we know lives on
+            self._forget(key)
+            return None
+        if annotation is None:
             self._forget(key)
             return None
         if self._is_job_run(kind, body):
