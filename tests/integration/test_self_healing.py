@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from imagestreams.localcluster import LocalCluster, Registry
 from tests.conftest import kubectl, solo_settings
-from tests.helpers import OperatorProcess, eventually
+from tests.helpers import OperatorProcess, eventually, operator_writes
 from tests.integration.test_triggers import (
     Source,
     apply,
@@ -19,6 +20,7 @@ from tests.integration.test_triggers import (
     trigger,
     workload,
 )
+from tests.streams import docker_tag
 
 OUTAGE_SECONDS = 5
 
@@ -104,3 +106,37 @@ def test_a_followed_stream_deleted_and_created_again_is_followed_again(
         lambda: container_image(get(crds, "Deployment", namespace, "web"), "web") == second,
         what="the Deployment to follow the re-created stream",
     )
+
+
+def test_a_status_too_large_to_store_is_cut_and_reported_instead_of_retried(
+    crds: LocalCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    # 4,000 reference tags (no registry needed): their full status would be about 2 MB, beyond etcd's 1.5 MiB.
+    tags = [
+        docker_tag(f"t{n:04d}", f"registry.example.com/a/rather/long/repository/path/number-{n:04d}:v1", reference=True)
+        for n in range(4000)
+    ]
+    stream = {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStream",
+        "metadata": {"name": "huge", "namespace": namespace},
+        "spec": {"tags": tags},
+    }
+    kubectl(crds, "create", "-f", "-", stdin=json.dumps(stream))
+
+    def condition() -> dict[str, Any] | None:
+        status = json.loads(kubectl(crds, "get", "is", "huge", "-n", namespace, "-o", "json")).get("status") or {}
+        return next((c for c in status.get("conditions") or [] if c["type"] == "StatusComplete"), None)
+
+    found = eventually(condition, timeout=60, what="a StatusComplete condition")
+    assert found["status"] == "False" and found["reason"] == "TooLarge"
+    assert "tag(s)" in found["message"] and "split the stream" in found["message"]
+    stored = json.loads(kubectl(crds, "get", "is", "huge", "-n", namespace, "-o", "json"))
+    kept = len(stored["status"]["tags"])
+    assert 1000 < kept < 4000
+    assert all(entry["tag"] < f"t{kept:04d}" for entry in stored["status"]["tags"])  # the first ones, in order
+    events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    assert [e["reason"] for e in events if e["involvedObject"]["name"] == "huge"].count("StatusTooLarge") == 1
+    mark = crds.audit.mark()
+    time.sleep(5)  # nothing retries a write that cannot succeed
+    assert [w for w in operator_writes(crds, mark, namespace) if w.name == "huge"] == []

@@ -244,6 +244,18 @@ class RepositoryImportState(_Model):
     message: str | None = Field(None, description="Why the repository's tags could not be listed, if they could not.")
 
 
+class StreamCondition(_Model):
+    """A condition of the whole stream (not an OpenShift field)."""
+
+    type: str = Field(description="StatusComplete.")
+    status: str = Field(description="True, False or Unknown.")
+    reason: str | None = Field(None, description="A machine-readable reason, e.g. TooLarge.")
+    message: str | None = Field(None, description="What happened and what to do about it.")
+    last_transition_time: str | None = Field(
+        None, alias="lastTransitionTime", description="When the condition last changed (RFC 3339)."
+    )
+
+
 class ImageStreamStatus(_Model):
     docker_image_repository: str | None = Field(
         None,
@@ -284,6 +296,12 @@ class ImageStreamStatus(_Model):
         None,
         alias="importRequest",
         description="Operator bookkeeping: the last value of the import-request annotation that was acted on.",
+    )
+    conditions: list[StreamCondition] | None = Field(
+        None,
+        description="Operator bookkeeping: conditions of the whole stream, such as StatusComplete=False when "
+        "tags had to be left out of status to fit the API server's object size limit (not an OpenShift field).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 
 

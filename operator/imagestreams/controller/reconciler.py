@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightkube import AsyncClient
+from lightkube import ApiError, AsyncClient
 
 from imagestreams.api.imagestream import ImageStream
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.importer import Importer
 from imagestreams.core.schedule import TokenBucket, next_due
+from imagestreams.core.statusbudget import CONDITION_ROOM_BYTES, fit_status, status_budget, with_completeness
 from imagestreams.core.tags import (
     Failure,
     SourceType,
@@ -23,7 +24,7 @@ from imagestreams.core.tags import (
     repository_needs_import,
     tags_needing_resolution,
 )
-from imagestreams.kube.streams import StaleStream, write_status
+from imagestreams.kube.streams import StaleStream, too_large, write_status
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class Reconciler:
     scheduler: Scheduler
     post_event: EventPoster
     writes: int = 0  # status writes made, for tests and metrics
+    size_reports: dict[StreamKey, str] = field(default_factory=dict)  # the last StatusTooLarge per stream
 
     async def reconcile(self, key: StreamKey, due: frozenset[str]) -> None:
         body = self.cache.bodies.get(key)
@@ -156,7 +158,8 @@ class Reconciler:
             repository=repository,
         )
         old = old_status.dump() if old_status else {}
-        new = status.dump()
+        fitted = fit_status(status.dump(), status_budget(body) - CONDITION_ROOM_BYTES)
+        new = with_completeness(fitted, old, rfc3339_now())
         if new == old:
             return
         try:
@@ -172,8 +175,20 @@ class Reconciler:
             # The newer version arrives as an event; the scheduled checks of this pass must not be lost.
             logger.info("image stream %s/%s changed meanwhile; its newer version is reconciled instead", *key)
             raise
+        except ApiError as error:
+            if not too_large(error):
+                raise
+            # Retrying the same write cannot help: say so once, and wait for the next change.
+            await self._report_size(key, body, f"the status could not be stored: {error.status.message}")
+            return
         self.writes += 1
         logger.info("write: status of image stream %s/%s", *key)
+        if fitted.trimmed:
+            await self._report_size(
+                key, body, f"the status exceeds the API server's object size limit: {fitted.summary()}"
+            )
+        else:
+            self.size_reports.pop(key, None)
         await self._announce(body, stream, status.model_dump(by_alias=True), outcomes)
         if repository and repository.failure:
             await self.post_event(
@@ -188,6 +203,13 @@ class Reconciler:
                 f"{len(repository.additional_tags)} more were left out by the limit of "
                 f"{self.settings.max_repository_tags}: {', '.join(repository.additional_tags[:10])}",
             )
+
+    async def _report_size(self, key: StreamKey, body: dict[str, Any], message: str) -> None:
+        if self.size_reports.get(key) == message:
+            return
+        self.size_reports[key] = message
+        logger.warning("image stream %s/%s: %s", *key, message)
+        await self.post_event(body, "Warning", "StatusTooLarge", message)
 
     async def _announce(
         self, body: dict[str, Any], stream: ImageStream, status: dict[str, Any], outcomes: dict[str, Any]

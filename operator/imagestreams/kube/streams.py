@@ -68,3 +68,9 @@ async def list_stream_keys(client: AsyncClient, namespaces: Sequence[str]) -> se
             if metadata is not None and metadata.namespace and metadata.name:
                 keys.add((metadata.namespace, metadata.name))
     return keys
+
+
+def too_large(error: ApiError) -> bool:
+    """The API server (or etcd behind it) refused a write for its size: retrying the same write cannot help."""
+    message = (error.status.message or "").lower()
+    return error.status.code == 413 or "too large" in message or "too long" in message
