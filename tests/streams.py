@@ -67,7 +67,13 @@ def insecure_tag(name: str, pull_spec: str, **extra: Any) -> dict[str, Any]:
 
 
 def pull_secret(
-    cluster: LocalCluster, namespace: str, registry: Registry, *, password: str | None = None, exclude: bool = False
+    cluster: LocalCluster,
+    namespace: str,
+    registry: Registry,
+    *,
+    password: str | None = None,
+    exclude: bool = False,
+    name: str | None = None,
 ) -> None:
     assert registry.reader is not None
     secret_password = password or registry.reader.password
@@ -78,7 +84,7 @@ def pull_secret(
         "kind": "Secret",
         "type": "kubernetes.io/dockerconfigjson",
         "metadata": {
-            "name": f"pull-{registry.kind.value}",
+            "name": name or f"pull-{registry.kind.value}",
             "namespace": namespace,
             "annotations": {"openshift.io/image.excludeSecret": "true"} if exclude else {},
         },

@@ -148,6 +148,26 @@ def test_pull_secret_in_the_namespace_is_used(
     assert registry.reader.password not in json.dumps(get_stream(crds, ns, "private"))
 
 
+@pytest.mark.usefixtures("ns")
+def test_a_stale_pull_secret_listed_first_does_not_fail_the_import(
+    crds: LocalCluster, namespace: str, token_registry: Registry, repository: str
+) -> None:
+    """Two pull secrets match the token registry; the first (by name, as they are listed) has a wrong password.
+    Each is tried in turn, as the kubelet does, so the import succeeds with the second."""
+    ns = namespace
+    image = push_unique(token_registry, repository, "v1", "two-secrets")
+    pull_secret(crds, ns, token_registry, name="a-stale", password="a-password-no-longer-valid")
+    pull_secret(crds, ns, token_registry, name="b-current")
+    tag = docker_tag("v1", f"{token_registry.host}/{repository}:v1")
+    tag["importPolicy"] = {"insecure": True}  # the token registry speaks plain HTTP
+    apply_stream(crds, ns, "private", [tag])
+    entry = wait_for_tag(crds, ns, "private", "v1", image=image.digest)
+    assert "conditions" not in entry
+    stream = json.dumps(get_stream(crds, ns, "private"))
+    assert token_registry.reader is not None
+    assert "a-password-no-longer-valid" not in stream and token_registry.reader.password not in stream
+
+
 def test_excluded_secret_is_not_used(crds: LocalCluster, ns: str, tls_registry: Registry, repository: str) -> None:
     with pusher_for(tls_registry) as client:
         client.push_image(repository, "v1", unique_image("private"))

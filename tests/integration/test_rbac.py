@@ -4,6 +4,7 @@ running it under a TokenRequest token of that ServiceAccount; and a missing rule
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,57 @@ def test_two_replicas_with_leader_election_one_acts_and_the_other_takes_over(
         wait_for_tag(crds, ns, "two", "v1", image=image.digest)
         lease = json.loads(kubectl(crds, "get", "lease", "imagestream-operator", "-n", lease_namespace, "-o", "json"))
         assert lease["spec"]["leaseTransitions"] >= 1
+    finally:
+        first.stop()
+        second.stop()
+        kubectl(crds, "delete", "lease", "imagestream-operator", "-n", lease_namespace, check=False)
+
+
+def test_sigterm_releases_the_lease_and_the_standby_takes_over_at_once(
+    crds: LocalCluster, shipped_rbac: dict[str, Any], solo_namespace: str, tmp_path: Path
+) -> None:
+    """A rolling update: the leader gets SIGTERM, stops, and releases the Lease (as client-go's ReleaseOnCancel does),
+    so the standby takes over within about a second instead of waiting for the Lease to expire (the default 15 s)."""
+    lease_namespace = shipped_rbac["metadata"]["namespace"]
+    kubeconfig = crds.service_account_kubeconfig(lease_namespace, OPERATOR_NAME)
+    settings = {
+        **solo_settings(solo_namespace),
+        "IMAGESTREAMS_LEADER_ELECTION": "true",
+        "IMAGESTREAMS_LEADER_ELECTION_NAMESPACE": lease_namespace,
+        "IMAGESTREAMS_LEADER_ELECTION_LEASE_SECONDS": "15",
+    }
+
+    def lease() -> dict[str, Any]:
+        text = kubectl(crds, "get", "lease", "imagestream-operator", "-n", lease_namespace, "-o", "json")
+        spec: dict[str, Any] = json.loads(text)["spec"]
+        return spec
+
+    kubectl(crds, "delete", "lease", "imagestream-operator", "-n", lease_namespace, check=False)
+    first = OperatorProcess(kubeconfig, tmp_path, settings).start()
+    second = OperatorProcess(kubeconfig, tmp_path, settings).start(ready="waiting to become the leader")
+    try:
+        assert "became the leader" in first.log()
+        transitions = lease().get("leaseTransitions", 0)
+
+        stopping = threading.Thread(target=first.stop)  # SIGTERM, then waits for the process to exit
+        sent = time.monotonic()
+        stopping.start()
+        eventually(lambda: "became the leader" in second.log() or None, timeout=30, what="the standby to take over")
+        takeover = time.monotonic() - sent
+        stopping.join()
+        print(f"standby took over {takeover:.2f} s after the leader's SIGTERM (lease 15 s)")
+        assert takeover < 5.0
+        assert "released the Lease" in first.log()
+        held = lease()
+        assert held["holderIdentity"] in second.log()  # "became the leader (Lease ...) as <identity>"
+        assert held["leaseTransitions"] == transitions + 1
+
+        second.stop()  # the last replica: the Lease is left released, not held for 15 s
+        released = lease()
+        assert not released.get("holderIdentity")
+        assert released["leaseDurationSeconds"] == 1
+        assert released["acquireTime"] == released["renewTime"]
+        assert released["leaseTransitions"] == transitions + 1
     finally:
         first.stop()
         second.stop()

@@ -6,11 +6,19 @@ Images are pushed with the synchronous test push client, then read back with the
 
 from __future__ import annotations
 
+import base64
+import logging
+import urllib.error
+import urllib.request
 from collections import Counter
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from imagestreams.localcluster import Registry, RegistryKind
 from imagestreams.localcluster.images import (
@@ -32,6 +40,7 @@ from imagestreams.registry import (
     RegistryClient,
     RegistryError,
 )
+from imagestreams.registry.challenges import pick_challenge
 from tests.helpers import pusher_for
 
 PLATFORMS = [PushPlatform("linux", "amd64"), PushPlatform("linux", "arm64", "v8"), PushPlatform("linux", "s390x")]
@@ -68,6 +77,54 @@ class RequestCounter:
 @pytest.fixture
 def counter() -> RequestCounter:
     return RequestCounter()
+
+
+@dataclass(frozen=True)
+class Sent:
+    method: str
+    url: URL
+    authorization: str | None
+
+
+class RequestRecorder:
+    """Every request the client sends, with its Authorization header, via an aiohttp trace config."""
+
+    def __init__(self) -> None:
+        self.sent: list[Sent] = []
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_request_start.append(self._on_start)
+
+    async def _on_start(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        self.sent.append(Sent(params.method, params.url, params.headers.get("Authorization")))
+
+    def basic_sent(self) -> list[tuple[str, Credentials]]:
+        """(origin, credentials) of every Basic Authorization sent, in order, without consecutive repeats."""
+        found: list[tuple[str, Credentials]] = []
+        for sent in self.sent:
+            if sent.authorization and sent.authorization.startswith("Basic "):
+                username, _, password = base64.b64decode(sent.authorization[6:]).decode().partition(":")
+                item = (str(sent.url.origin()), Credentials(username, password))
+                if not found or found[-1] != item:
+                    found.append(item)
+        return found
+
+
+def basic_origin(registry: Registry) -> str:
+    """Where Basic credentials for `registry` go: the registry itself (htpasswd) or its token server's realm."""
+    return f"http://127.0.0.1:{token_realm(registry).port}" if registry.kind is RegistryKind.TOKEN else registry.url
+
+
+def token_realm(registry: Registry) -> URL:
+    """The token realm the registry's own /v2/ challenge names."""
+    try:
+        urllib.request.urlopen(f"{registry.url}/v2/", timeout=10)
+    except urllib.error.HTTPError as error:
+        challenge = pick_challenge(error.headers.get_all("WWW-Authenticate") or [])
+        assert challenge is not None and challenge.realm
+        return URL(challenge.realm)
+    raise AssertionError(f"{registry.url}/v2/ did not challenge")
 
 
 @pytest.mark.parametrize(
@@ -202,13 +259,17 @@ async def test_private_registries_refuse_anonymous_and_wrong_passwords(
         f"were given; check the pull secret for {registry.host}"
     )
     assert refused.value.reason == Reason.UNAUTHORIZED
-    assert "refused the credentials and anonymous access" in refused.value.message
+    assert refused.value.message == (
+        f'you may not have access to the container image "{image}": the registry refused the credentials and '
+        f"anonymous access; check the pull secret for {registry.host}"
+    )
     assert "not-the-password-42" not in refused.value.message + repr(refused.value)
 
 
 async def test_wrong_password_is_retried_anonymously(
     tls_registry: Registry, repository: str, counter: RequestCounter
 ) -> None:
+    """As OpenShift imports (openshift-apiserver imagestreamimport rest.go): anonymous once after a refusal."""
     with pusher_for(tls_registry) as pusher:
         pusher.push_image(repository, "v1", unique_image())
     assert tls_registry.reader is not None
@@ -217,6 +278,121 @@ async def test_wrong_password_is_retried_anonymously(
         with pytest.raises(RegistryError, match="refused the credentials"):
             await client.resolve(tls_registry.host, repository, "v1", credentials=wrong)
     assert counter.counts[("HEAD", "manifests")] == 2  # with the credentials, then once anonymously
+
+
+@pytest.mark.parametrize("kind", [RegistryKind.TLS_BASIC, RegistryKind.TOKEN])
+async def test_a_refused_credential_moves_on_to_the_next_in_order(
+    tls_registry: Registry,
+    token_registry: Registry,
+    repository: str,
+    kind: RegistryKind,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stale pull secret listed first no longer fails the import: each credential is tried in turn, as the kubelet
+    tries them, and each goes only where the registry sends credentials (itself, or its token realm)."""
+    registry = tls_registry if kind is RegistryKind.TLS_BASIC else token_registry
+    with pusher_for(registry) as pusher:
+        pushed = pusher.push_image(repository, "v1", unique_image())
+    reader = reader_of(registry)
+    assert reader is not None
+    stale, unknown = Credentials(reader.username, "stale-password-1"), Credentials("nobody", "unknown-password-2")
+    insecure = insecure_for(registry)
+    caplog.set_level(logging.DEBUG)
+    first, second, third = RequestRecorder(), RequestRecorder(), RequestRecorder()
+    async with RegistryClient(settings_for(registry), trace_configs=[first.trace]) as client:
+        resolved = await client.resolve(
+            registry.host, repository, "v1", credentials=[stale, unknown, reader], insecure=insecure
+        )
+    async with RegistryClient(settings_for(registry), trace_configs=[second.trace]) as client:
+        await client.resolve(registry.host, repository, "v1", credentials=[reader, stale], insecure=insecure)
+    async with RegistryClient(settings_for(registry), trace_configs=[third.trace]) as client:
+        with pytest.raises(RegistryError) as refused:
+            await client.resolve(registry.host, repository, "v1", credentials=[stale, unknown], insecure=insecure)
+
+    assert resolved.digest == pushed
+    where = basic_origin(registry)
+    assert first.basic_sent() == [(where, stale), (where, unknown), (where, reader)]
+    assert second.basic_sent() == [(where, reader)]  # the first worked: the stale one is never sent
+    assert third.basic_sent() == [(where, stale), (where, unknown)]
+    # Anonymously only after every credential was refused (the third lookup), never before one that works.
+    for recorder in (first, second):
+        for sent in recorder.sent:
+            if "/manifests/" in sent.url.path or sent.url.path == "/token":
+                assert sent.authorization is not None, sent
+    assert refused.value.reason == Reason.UNAUTHORIZED
+    assert refused.value.message.endswith(
+        f"(each of the 2 credentials that match {registry.host} was tried in turn, then anonymous access)"
+    )
+    for secret in ("stale-password-1", "unknown-password-2", reader.password):
+        assert secret not in caplog.text
+        assert secret not in refused.value.message
+
+
+async def test_ping_redirected_to_another_origin_never_learns_its_challenge(
+    token_registry: Registry, repository: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A registry whose /v2/ redirects to another origin cannot route its credentials to that origin's token realm.
+
+    The redirecting origin is a stand-in on 127.0.0.1 (distribution cannot be made to redirect its /v2/); the other
+    origin is the real token registry, whose challenge names its real token server.
+    """
+    with pusher_for(token_registry) as pusher:
+        pusher.push_image(repository, "v1", unique_image())
+    realm = token_realm(token_registry)
+
+    async def away(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"{token_registry.url}{request.path_qs}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", away)
+    stand_in = TestServer(app, host="127.0.0.1")
+    await stand_in.start_server()
+    stand_in_host = f"127.0.0.1:{stand_in.port}"
+    issued_for_stand_in = Credentials("stand-in-user", "stand-in-password-3")
+    recorder = RequestRecorder()
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with RegistryClient(trace_configs=[recorder.trace]) as client:
+            with pytest.raises(RegistryError) as caught:
+                await client.resolve(stand_in_host, repository, "v1", credentials=issued_for_stand_in, insecure=True)
+    finally:
+        await stand_in.close()
+
+    assert caught.value.reason == Reason.UNAUTHORIZED
+    contacted = {f"{sent.url.host}:{sent.url.port}" for sent in recorder.sent}
+    assert contacted == {stand_in_host, token_registry.host}  # never the other origin's token realm
+    assert f"{realm.host}:{realm.port}" not in contacted
+    assert all(sent.authorization is None for sent in recorder.sent)  # no credentials to anyone: none asked for
+    assert "its auth challenge is ignored" in caplog.text
+    assert "stand-in-password-3" not in caplog.text
+
+
+async def test_metadata_is_cached_per_registry_and_repository(
+    plain_registry: Registry, token_registry: Registry, repository: str, counter: RequestCounter
+) -> None:
+    """The same digest in another repository or registry is read there: the cache is keyed by registry, repository
+    and digest, so naming a digest never yields what another namespace read with its own credentials."""
+    image = unique_image("shared", labels={"read": "with credentials"})
+    with pusher_for(token_registry) as pusher:
+        pusher.push_image(repository, "v1", image)
+    with pusher_for(plain_registry) as pusher:
+        pusher.push_image(repository, "v1", image)
+        pusher.push_image(f"{repository}-copy", "v1", image)
+    async with RegistryClient(trace_configs=[counter.trace]) as client:
+        private = await client.resolve(
+            token_registry.host, repository, "v1", credentials=reader_of(token_registry), insecure=True
+        )
+        assert counter.counts[("GET", "manifests")] == counter.counts[("GET", "blobs")] == 1
+        same = await client.resolve(
+            token_registry.host, repository, "v1", credentials=reader_of(token_registry), insecure=True
+        )
+        assert counter.counts[("GET", "manifests")] == counter.counts[("GET", "blobs")] == 1  # cached here
+        elsewhere = await client.resolve(plain_registry.host, repository, "v1", insecure=True)
+        assert counter.counts[("GET", "manifests")] == counter.counts[("GET", "blobs")] == 2  # another registry
+        copy = await client.resolve(plain_registry.host, f"{repository}-copy", "v1", insecure=True)
+        assert counter.counts[("GET", "manifests")] == counter.counts[("GET", "blobs")] == 3  # another repository
+    assert private.digest == same.digest == elsewhere.digest == copy.digest == image.digest
+    assert private.metadata == elsewhere.metadata == copy.metadata
 
 
 @pytest.mark.parametrize(("reference", "words"), [("missing", "not found"), ("sha256:" + "0" * 64, "not found")])

@@ -11,6 +11,7 @@ from imagestreams.registry.errors import (
     Operation,
     Reason,
     TransportKind,
+    all_refused,
     error_for_status,
     integrity_error,
     not_v2_registry,
@@ -37,7 +38,17 @@ def test_unauthorized_message_names_image_and_secret() -> None:
     assert error.message.endswith(f"check the pull secret for {REGISTRY}")
     assert "none were given" in error.message
     refused = unauthorized(IMAGE, REGISTRY, credentials_given=True)
-    assert "refused the credentials and anonymous access" in refused.message
+    assert "the registry refused the credentials and anonymous access;" in refused.message
+
+
+def test_all_refused_keeps_reason_and_status_and_counts_the_attempts() -> None:
+    last = error_for_status(403, operation=Operation.MANIFEST, image=IMAGE, registry=REGISTRY)
+    every = all_refused(last, 3, REGISTRY)
+    assert (every.reason, every.status) == (Reason.FORBIDDEN, 403)
+    assert every.message == (
+        f"{last.message} (each of the 3 credentials that match {REGISTRY} was tried in turn, then anonymous access)"
+    )
+    assert all_refused(last, 1, REGISTRY) is last  # one credential: its own answer says it all
 
 
 @pytest.mark.parametrize(

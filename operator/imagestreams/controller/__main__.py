@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import kopf
 
 from imagestreams.api.settings import ENV_PREFIX, OperatorSettings, SettingsError
+
+if TYPE_CHECKING:
+    from imagestreams.kube.leader import LeaderElection
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lead(settings: OperatorSettings) -> None:
-    """Block until this replica holds the Lease, then keep renewing it (see kube/leader.py)."""
+def _election(settings: OperatorSettings) -> LeaderElection:
+    """This replica's candidacy for the Lease (see kube/leader.py)."""
     import socket  # noqa: PLC0415 - only needed with leader election
     import uuid  # noqa: PLC0415
 
@@ -41,7 +47,7 @@ def _lead(settings: OperatorSettings) -> None:
 
     from imagestreams.kube.leader import LeaderElection  # noqa: PLC0415
 
-    election = LeaderElection(
+    return LeaderElection(
         # Requests shorter than a renewal period, so a hung connection cannot outlast the Lease.
         client=Client(timeout=httpx2.Timeout(settings.leader_election_lease_seconds / 3)),
         namespace=settings.leader_election_namespace,
@@ -49,8 +55,12 @@ def _lead(settings: OperatorSettings) -> None:
         identity=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
         lease_seconds=settings.leader_election_lease_seconds,
     )
-    election.wait_until_leader()
-    election.keep_renewing()
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Until Kopf installs its own handler: a SIGTERM while waiting for (or just after winning) the Lease ends the
+    # process through the `finally` that releases it, rather than leaving a held Lease to expire.
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,12 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
-    if settings.leader_election:
-        _lead(settings)
-    import imagestreams.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with Kopf
+    election = None
+    try:
+        if settings.leader_election:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            election = _election(settings)
+            election.wait_until_leader()  # blocks until this replica holds the Lease
+            election.keep_renewing()
+        import imagestreams.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with Kopf
 
-    namespaces = list(settings.namespaces)
-    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces)
+        namespaces = list(settings.namespaces)
+        # On SIGTERM Kopf stops the watches, runs the cleanup handler (which stops the import and trigger workers)
+        # and returns: only then is the Lease released, so two replicas never act at once.
+        kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces)
+    finally:
+        if election is not None:
+            election.release()
     return 0
 
 

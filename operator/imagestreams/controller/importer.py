@@ -145,7 +145,7 @@ class Importer:
             available = await self.registry.list_tags(
                 reference.api_host,
                 reference.normalized_repository,
-                credentials=_credentials(keyring, reference),
+                credentials=pull_credentials(keyring, reference),
                 insecure=insecure,
             )
         except RegistryError as error:
@@ -184,12 +184,12 @@ class Importer:
         refusal = self._name_refusal(reference) or await self._address_refusal(reference.api_host)
         if refusal:
             return Failure("Forbidden", refusal)
-        credentials = _credentials(keyring, reference)
+        credentials = pull_credentials(keyring, reference)
         key = (
             reference.api_host,
             reference.normalized_repository,
             tag_or_digest,
-            credentials.identity if credentials else None,
+            tuple(candidate.identity for candidate in credentials),
             insecure,
             mode,
             preferred,
@@ -359,10 +359,11 @@ def _summary_in(stream: ImageStream, digest: str) -> ImageSummary | None:
     return None
 
 
-def _credentials(keyring: list[KeyringEntry], reference: ImageReference) -> Credentials | None:
-    """The first pull-secret credential for the reference's registry and path, as the kubelet picks it."""
+def pull_credentials(keyring: list[KeyringEntry], reference: ImageReference) -> tuple[Credentials, ...]:
+    """Every pull-secret credential for the reference's registry and path, in the order the kubelet tries them
+    (`keyring.lookup`). The registry client tries them in turn; none means anonymous access."""
     matches = lookup(keyring, reference.registry_host, reference.normalized_repository)
-    return Credentials(matches[0].username, matches[0].password) if matches else None
+    return tuple(Credentials(match.username, match.password) for match in matches)
 
 
 def _insecure_stream(stream: ImageStream) -> bool:

@@ -4,6 +4,11 @@ Kopf's own peering is priority-based and pauses only Kopf's handlers, not the op
 workers and scheduler, so it cannot keep two replicas from acting at once. Instead the process
 waits for the Lease before it starts Kopf at all, renews it in a thread, and ends itself when it
 cannot renew in time: a replica that is not sure it leads never acts.
+
+On a graceful stop (SIGTERM), once Kopf and the workers have stopped, the leader releases the Lease
+as client-go's `ReleaseOnCancel` does: holderIdentity empty, leaseDurationSeconds 1, acquire and
+renew times now. A standby checks the Lease every `retry_every` seconds and takes it over at once,
+instead of waiting for it to expire.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lightkube import ApiError, Client
 from lightkube.models.coordination_v1 import LeaseSpec
@@ -28,6 +33,12 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+# How often a standby looks at the Lease (client-go's RetryPeriod): a released Lease is taken over within this.
+STANDBY_RETRY_SECONDS = 1.0
+# The leaseDurationSeconds a released Lease is left with, as client-go leaves it.
+RELEASED_LEASE_SECONDS = 1
+
+
 @dataclass
 class LeaderElection:
     client: Client
@@ -35,10 +46,17 @@ class LeaderElection:
     name: str
     identity: str
     lease_seconds: int = 15
+    # Serialises renewals with the release, so no renewal lands after it; set once released.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     @property
     def renew_every(self) -> float:
         return self.lease_seconds / 3
+
+    @property
+    def retry_every(self) -> float:
+        return min(STANDBY_RETRY_SECONDS, self.renew_every)
 
     def _expired(self, lease: Lease, now: datetime.datetime) -> bool:
         spec = lease.spec
@@ -48,7 +66,13 @@ class LeaderElection:
         return spec.renewTime + datetime.timedelta(seconds=duration) < now
 
     def try_acquire_or_renew(self) -> bool:
-        """One attempt: True when this process holds the Lease afterwards."""
+        """One attempt: True when this process holds the Lease afterwards (never after `release`)."""
+        with self._lock:
+            if self._released.is_set():
+                return False
+            return self._try_acquire_or_renew()
+
+    def _try_acquire_or_renew(self) -> bool:
         now = _now()
         try:
             lease = self.client.get(Lease, self.name, namespace=self.namespace)
@@ -99,7 +123,51 @@ class LeaderElection:
                     return
             except ApiError as error:
                 logger.warning("leader election: %s", error.status.message)
-            time.sleep(self.renew_every)
+            time.sleep(self.retry_every)
+
+    def release(self) -> bool:
+        """Give the Lease up at once, as client-go's ReleaseOnCancel does, so a standby need not wait for it to expire.
+
+        Call it only once this process has stopped acting. No renewal happens afterwards. True when the Lease was
+        released; False when it was not this process's (or is gone), or the API server could not be reached: the
+        Lease then expires on its own.
+        """
+        with self._lock:
+            self._released.set()
+            for _ in range(3):  # a conflict means the Lease changed meanwhile: look again
+                try:
+                    outcome = self._release_once()
+                except Exception as error:  # API and network errors alike
+                    logger.warning("could not release the Lease %s/%s: %s", self.namespace, self.name, error)
+                    return False
+                if outcome is not None:
+                    return outcome
+            return False
+
+    def _release_once(self) -> bool | None:
+        """True when released, False when there is nothing of ours to release, None on a write conflict."""
+        try:
+            lease = self.client.get(Lease, self.name, namespace=self.namespace)
+        except ApiError as error:
+            if error.status.code == 404:
+                return False
+            raise
+        spec = lease.spec
+        if spec is None or spec.holderIdentity != self.identity:
+            return False
+        now = _now()
+        spec.holderIdentity = ""
+        spec.leaseDurationSeconds = RELEASED_LEASE_SECONDS
+        spec.acquireTime = now
+        spec.renewTime = now  # leaseTransitions stays: the next holder counts the transition
+        try:
+            self.client.replace(lease)  # with its resourceVersion: never over another replica's write
+        except ApiError as error:
+            if error.status.code == 409:
+                return None
+            raise
+        logger.info("released the Lease %s/%s as %s", self.namespace, self.name, self.identity)
+        return True
 
     def keep_renewing(self) -> threading.Thread:
         """Renew in a daemon thread. The process stops itself when another replica holds the Lease, or when
@@ -118,18 +186,20 @@ class LeaderElection:
 
         def renew() -> None:
             while not state["stopping"]:
-                time.sleep(self.renew_every)
+                if self._released.wait(self.renew_every):
+                    return  # a graceful stop gave the Lease up: nothing to renew
                 try:
                     if self.try_acquire_or_renew():
                         state["last_success"] = time.monotonic()
-                    else:
+                    elif not self._released.is_set():
                         stop("another replica holds the Lease")
                 except Exception as error:  # network errors as much as API errors
                     logger.warning("could not renew the Lease: %s", error)
 
         def watchdog() -> None:
             while not state["stopping"]:
-                time.sleep(1.0)
+                if self._released.wait(1.0):
+                    return
                 if time.monotonic() - float(state["last_success"]) > deadline:
                     stop("could not renew the Lease in time")
 

@@ -7,8 +7,12 @@ config blobs, picks a platform from multi-arch indexes, and lists tags. It answe
 challenges, retries transient failures, honours 429 Retry-After, and limits concurrency and rate per registry.
 
 Security rules kept here: TLS is verified unless the caller says `insecure`; credentials go only to the registry
-that challenged for them (or its token realm) and are dropped on redirects to another origin; they never appear in
-logs or exception messages.
+that challenged for them (or its token realm) and are dropped on redirects to another origin; a challenge (and so a
+token realm) is learned only from an answer of the registry's own origin, never from where a redirect led; they never
+appear in logs or exception messages. Several candidate credentials are tried in the order given, the next only when
+the registry refused the previous one (401 or 403), and anonymous access only when none is given, as the kubelet
+pulls. Cached manifests and image metadata are keyed by registry, repository and digest: a registry that merely
+names a digest gets nothing read from another registry or repository.
 
 Pure pieces live in sibling modules (challenges, platforms, retry, links, errors, manifests, limits).
 """
@@ -92,7 +96,7 @@ class _TransportError(Exception):
 
 
 class _CredentialsRejected(Exception):
-    """The token server refused the given credentials (anonymous access may still work)."""
+    """The token server refused the given credentials."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,17 @@ class _Call:
     @property
     def identity(self) -> str:
         return self.credentials.identity if self.credentials else ""
+
+    def content_key(self, digest: str) -> _ContentKey:
+        return (self.registry, self.repository, digest)
+
+
+# (registry, repository, digest): where a manifest or a config blob was read, and what it is.
+_ContentKey = tuple[str, str, str]
+
+# Answers after which the next candidate credential is tried (the kubelet moves on after any failed pull; here a
+# not-found, a timeout or a server error would be the same with other credentials, so only a refusal moves on).
+_REFUSED_STATUSES = frozenset({401, 403})
 
 
 @dataclass
@@ -158,6 +173,22 @@ class _RegistryLimits:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._semaphore.release()
+
+
+def candidate_identities(credentials: Credentials | Sequence[Credentials] | None) -> list[Credentials | None]:
+    """Who to try, in order: the credentials given (without repeats, in the kubelet's order), then anonymous.
+
+    Anonymous comes last even when credentials match: OpenShift's import retries anonymously after the registry
+    refused the credentials (openshift-apiserver imagestreamimport rest.go, the retry on a 401 "username or
+    password"), so a public image behind a stale pull secret still imports. The kubelet would not retry, but a
+    workload that pulls by digest never depends on this operator's credentials.
+    """
+    if credentials is None:
+        return [None]
+    given: list[Credentials | None] = (
+        [credentials] if isinstance(credentials, Credentials) else list(dict.fromkeys(credentials))
+    )
+    return [*given, None]
 
 
 def _basic(credentials: Credentials) -> str:
@@ -238,12 +269,12 @@ class RegistryClient:
         self._limits: dict[str, _RegistryLimits] = {}
         size = self.settings.cache_size
         self._tokens: LRUCache[tuple[str, str, str, str, str], _Token] = LRUCache(size)
-        self._manifests: LRUCache[str, ParsedManifest] = LRUCache(size)
-        self._metadata: LRUCache[str, ImageMetadata] = LRUCache(size)
+        # Keyed by (registry, repository, digest), never by digest alone: content is immutable, but who may read it
+        # is not. A registry that names a digest in a HEAD answer proves nothing about having it, so what was read
+        # from one repository (with one namespace's credentials) is never handed out for another.
+        self._manifests: LRUCache[_ContentKey, ParsedManifest] = LRUCache(size)
+        self._metadata: LRUCache[_ContentKey, ImageMetadata] = LRUCache(size)
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
-        # (registry, repository, credentials identity) -> until when to skip credentials that were refused while
-        # anonymous access worked (public images answer 401 to bad credentials)
-        self._refused: LRUCache[tuple[str, str, str], float] = LRUCache(size)
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -267,7 +298,7 @@ class RegistryClient:
         repository: str,
         reference: str,
         *,
-        credentials: Credentials | None = None,
+        credentials: Credentials | Sequence[Credentials] | None = None,
         insecure: bool = False,
         import_mode: ImportMode = ImportMode.LEGACY,
         preferred: Platform | None = None,
@@ -275,6 +306,7 @@ class RegistryClient:
     ) -> ResolvedImage:
         """Resolve a tag or digest. Raises RegistryError; ValueError for a malformed registry, repository or reference.
 
+        `credentials`: one credential, or the candidates in the order to try them (see `_each_credential`).
         `known_digests`: digests the caller has already imported. When the reference's HEAD digest (the index digest
         for a multi-arch tag) is among them and this client has nothing cached, no GET is made and the result has
         `complete=False`. Legacy mode still reads an index it has not cached, to pick the child.
@@ -282,19 +314,65 @@ class RegistryClient:
         validate_registry(registry)
         validate_repository(repository)
         validate_reference(reference)
-        call = _Call(registry, repository, image_name(registry, repository, reference), credentials, insecure)
-        return await self._guarded(call, self._resolve(call, reference, import_mode, preferred, known_digests))
+        return await self._each_credential(
+            _Call(registry, repository, image_name(registry, repository, reference), None, insecure),
+            credentials,
+            lambda call: self._resolve(call, reference, import_mode, preferred, known_digests),
+        )
 
     async def list_tags(
-        self, registry: str, repository: str, *, credentials: Credentials | None = None, insecure: bool = False
+        self,
+        registry: str,
+        repository: str,
+        *,
+        credentials: Credentials | Sequence[Credentials] | None = None,
+        insecure: bool = False,
     ) -> list[str]:
         """All tags of a repository in the registry's order, following Link pagination."""
         validate_registry(registry)
         validate_repository(repository)
-        call = _Call(registry, repository, f"{registry}/{repository}", credentials, insecure)
-        return await self._guarded(call, self._list_tags(call))
+        return await self._each_credential(
+            _Call(registry, repository, f"{registry}/{repository}", None, insecure), credentials, self._list_tags
+        )
 
     # --- resolution ----------------------------------------------------------------------------------------------
+
+    async def _each_credential(
+        self,
+        anonymous: _Call,
+        credentials: Credentials | Sequence[Credentials] | None,
+        operation: Callable[[_Call], Awaitable[T]],
+    ) -> T:
+        """Run `operation` as each candidate in turn, as the kubelet pulls an image with the credentials that match it.
+
+        The next candidate is tried only when the registry (or its token server) refused the previous one with 401 or
+        403; any other answer ends the attempts. Anonymous access is tried only when no candidate is given: never
+        after credentials were refused. The caller matched the candidates to this registry; each is sent only where
+        `_authed` sends credentials.
+        """
+        candidates = candidate_identities(credentials)
+        refused: RegistryError | None = None
+        for number, identity in enumerate(candidates, start=1):
+            call = replace(anonymous, credentials=identity)
+            try:
+                return await self._guarded(call, operation(call))
+            except RegistryError as error:
+                if error.status not in _REFUSED_STATUSES:
+                    raise
+                if identity is None:  # anonymous, last: report what the credentials got, if any were tried
+                    if refused is None:
+                        raise
+                    raise errors.all_refused(refused, number - 1, call.registry) from error
+                refused = error
+                log.info(
+                    "%s refused credential %d of %d for %s (%d); trying the next",
+                    call.registry,
+                    number,
+                    len(candidates) - 1,  # the credentials; anonymous comes last
+                    call.image,
+                    error.status,
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _guarded(self, call: _Call, operation: Awaitable[T]) -> T:
         try:
@@ -316,10 +394,10 @@ class RegistryClient:
     ) -> ResolvedImage:
         digest, media_type = await self._head(call, reference)
         if digest is not None:
-            cached_metadata = self._metadata.get(digest)
+            cached_metadata = self._metadata.get(call.content_key(digest))
             if cached_metadata is not None:
                 return ResolvedImage(digest, cached_metadata.media_type, (), _copy(cached_metadata))
-        parsed = self._manifests.get(digest) if digest is not None else None
+        parsed = self._manifests.get(call.content_key(digest)) if digest is not None else None
         if parsed is None:
             if digest is not None and digest in known_digests:
                 if media_type in IMAGE_TYPES:
@@ -387,7 +465,7 @@ class RegistryClient:
             else:
                 digest = compute_digest(response.body)
             parsed = parse_manifest(response.body, response.headers.get("Content-Type"), digest)
-            self._manifests.put(digest, parsed)
+            self._manifests.put(call.content_key(digest), parsed)
             return parsed
 
         key = ("manifest", call.registry, call.repository, reference, call.identity, call.insecure)
@@ -396,12 +474,12 @@ class RegistryClient:
     async def _child_metadata(
         self, call: _Call, child: ManifestChild, known_digests: frozenset[str]
     ) -> ImageMetadata | None:
-        cached = self._metadata.get(child.digest)
+        cached = self._metadata.get(call.content_key(child.digest))
         if cached is not None:
             return _copy(cached)
         if child.digest in known_digests:
             return None
-        parsed = self._manifests.get(child.digest) or await self._get_manifest(
+        parsed = self._manifests.get(call.content_key(child.digest)) or await self._get_manifest(
             call, child.digest, expected=child.digest
         )
         if not isinstance(parsed, ParsedImage):
@@ -411,7 +489,7 @@ class RegistryClient:
         return await self._image_metadata(call, parsed)
 
     async def _image_metadata(self, call: _Call, manifest: ParsedImage) -> ImageMetadata:
-        cached = self._metadata.get(manifest.digest)
+        cached = self._metadata.get(call.content_key(manifest.digest))
         if cached is not None:
             return _copy(cached)
 
@@ -424,7 +502,7 @@ class RegistryClient:
             if not matches:
                 raise errors.integrity_error(call.image, manifest.config.digest, actual)
             metadata = image_metadata(manifest, response.body)
-            self._metadata.put(manifest.digest, metadata)
+            self._metadata.put(call.content_key(manifest.digest), metadata)
             return metadata
 
         key = ("config", call.registry, call.repository, manifest.digest, call.identity, call.insecure)
@@ -524,7 +602,18 @@ class RegistryClient:
                     attempts=response.attempts,
                 )
             raise errors.not_v2_registry(call.registry, status)
-        challenge = pick_challenge(response.headers.getall("WWW-Authenticate", ())) if status == 401 else None
+        challenge = None
+        if status == 401:
+            if response.url.origin() == base.origin():
+                challenge = pick_challenge(response.headers.getall("WWW-Authenticate", ()))
+            else:
+                # A redirect led the ping to another origin: its challenge names that origin's token realm, and
+                # adopting it would send this registry's credentials there. Only the registry's own answers count.
+                log.warning(
+                    "the ping of %s was redirected to %s; its auth challenge is ignored",
+                    call.registry,
+                    _safe_url(response.url.origin()),
+                )
         endpoint = _Endpoint(
             base=base,
             ssl=ssl_param,
@@ -537,55 +626,42 @@ class RegistryClient:
     async def _authed(
         self, call: _Call, method: str, target: str | URL, headers: Mapping[str, str], *, max_body: int
     ) -> _Response:
-        """A request to the registry, answering auth challenges.
+        """A request to the registry as `call.credentials` (anonymous when None), answering auth challenges.
 
-        With credentials: the cached or pre-fetched authorization first; on 401 a fresh token once (if the token
-        came from the cache or the challenge changed); then anonymously once, because public images answer 401 to
-        bad credentials. Without credentials: anonymous, and a token if the registry asks for one.
+        The cached or pre-fetched authorization first; on 401 a fresh token once (if the token came from the cache or
+        the challenge changed). Never anonymously after credentials were refused: that is `_each_credential`'s
+        decision, made as the kubelet makes it.
         """
         endpoint = await self._endpoint(call)
         url = endpoint.base.with_path(target, encoded=True) if isinstance(target, str) else target
-        identities: list[Credentials | None] = [call.credentials, None] if call.credentials else [None]
-        refused_key = (call.registry, call.repository, call.identity)
-        if (self._refused.get(refused_key) or 0.0) > asyncio.get_running_loop().time():
-            identities = [None]  # these credentials were refused here a moment ago and anonymous access worked
-        for identity in identities:
-            scope, fresh = f"repository:{call.repository}:pull", False
-            for _ in range(2):
-                challenge = endpoint.challenge
-                try:
-                    authorization, cached = await self._authorization(
-                        call, endpoint, challenge, scope, identity, fresh=fresh
-                    )
-                except _CredentialsRejected:
-                    log.info("the token server for %s refused the credentials given for it", call.registry)
-                    break
-                request_headers = dict(headers)
-                if authorization:
-                    request_headers["Authorization"] = authorization
-                response = await self._fetch(
-                    call, method, url, request_headers, ssl_param=endpoint.ssl, max_body=max_body
+        identity = call.credentials
+        scope, fresh = f"repository:{call.repository}:pull", False
+        for _ in range(2):
+            challenge = endpoint.challenge
+            try:
+                authorization, cached = await self._authorization(
+                    call, endpoint, challenge, scope, identity, fresh=fresh
                 )
-                if response.status != 401:
-                    if identity is None and call.credentials is not None and len(identities) > 1:
-                        log.warning(
-                            "the credentials for %s were refused; read %s anonymously instead",
-                            call.registry,
-                            call.image,
-                        )
-                        self._refused.put(refused_key, asyncio.get_running_loop().time() + self.settings.ping_ttl)
-                    return response
-                new = None
-                if response.url.origin() == endpoint.base.origin():  # a challenge from another host is not ours
-                    new = pick_challenge(response.headers.getall("WWW-Authenticate", ()))
-                if new is not None:
-                    endpoint.challenge = new.without_request_params()
-                    if new.scheme == "bearer" and new.scope:
-                        scope = new.scope
-                if fresh or not (cached or (new is not None and not new.same_authority(challenge))):
-                    break
-                fresh = True
-        raise errors.unauthorized(call.image, call.registry, credentials_given=call.credentials is not None)
+            except _CredentialsRejected:
+                log.info("the token server for %s refused the credentials given for it", call.registry)
+                break
+            request_headers = dict(headers)
+            if authorization:
+                request_headers["Authorization"] = authorization
+            response = await self._fetch(call, method, url, request_headers, ssl_param=endpoint.ssl, max_body=max_body)
+            if response.status != 401:
+                return response
+            new = None
+            if response.url.origin() == endpoint.base.origin():  # a challenge from another host is not ours
+                new = pick_challenge(response.headers.getall("WWW-Authenticate", ()))
+            if new is not None:
+                endpoint.challenge = new.without_request_params()
+                if new.scheme == "bearer" and new.scope:
+                    scope = new.scope
+            if fresh or not (cached or (new is not None and not new.same_authority(challenge))):
+                break
+            fresh = True
+        raise errors.unauthorized(call.image, call.registry, credentials_given=identity is not None)
 
     async def _authorization(
         self,

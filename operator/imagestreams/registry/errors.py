@@ -112,6 +112,19 @@ def unauthorized(image: str, registry: str, *, credentials_given: bool) -> Regis
     )
 
 
+def all_refused(last: RegistryError, tried: int, registry: str) -> RegistryError:
+    """The answer to the last refused credential, saying that each was tried, and anonymous access after them."""
+    if tried == 1:
+        return last
+    return RegistryError(
+        last.reason,
+        f"{last.message} (each of the {tried} credentials that match {registry} was tried in turn, "
+        "then anonymous access)",
+        status=last.status,
+        retry_after=last.retry_after,
+    )
+
+
 def not_v2_registry(registry: str, status: int) -> RegistryError:
     return RegistryError(
         Reason.NOT_V2_REGISTRY,
