@@ -195,6 +195,7 @@ def main() -> None:
                 "IMAGESTREAMS_MAX_SCHEDULED_IMPORTS_PER_MINUTE": "0",
                 "IMAGESTREAMS_REGISTRY_RATE": "1000",
                 "IMAGESTREAMS_IMPORT_WORKERS": "8",
+                "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
             },
         )
         operator.start()

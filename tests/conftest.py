@@ -177,6 +177,8 @@ OPERATOR_TEST_SETTINGS = {
     "IMAGESTREAMS_IMPORT_WORKERS": "4",
     "IMAGESTREAMS_MAX_REPOSITORY_TAGS": "4",
     "IMAGESTREAMS_HISTORY_LIMIT": "3",
+    # The test registries listen on 127.0.0.1, which the operator refuses by default.
+    "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
     # solo-* namespaces belong to tests that run an operator of their own (restarts, RBAC, settings).
     "IMAGESTREAMS_EXCLUDED_NAMESPACES": "solo-*",
 }

@@ -35,7 +35,13 @@ from tests.unit.test_chart_render import CHART, container_env, find, helm, kube_
 
 FULLNAME = "rel-imagestream-operator"  # release "rel" in the rendering tests
 # Fast settings for the installs, as the other operator tests use.
-TEST_SETTINGS = {"scheduledIntervalSeconds": 3, "historyLimit": 3, "maxRepositoryTags": 4, "importWorkers": 4}
+TEST_SETTINGS = {
+    "scheduledIntervalSeconds": 3,
+    "historyLimit": 3,
+    "maxRepositoryTags": 4,
+    "importWorkers": 4,
+    "loopbackRegistries": True,  # the test registries listen on 127.0.0.1
+}
 
 
 def lint(values: dict[str, Any] | None) -> str:
@@ -208,7 +214,8 @@ def test_the_cluster_scoped_rules_are_exactly_those_the_apiserver_does_not_names
 
 
 def test_rendered_chart_passes_a_server_side_dry_run(crds: LocalCluster, solo_namespace: str) -> None:
-    for values in ({}, {"watchNamespaces": [solo_namespace]}):
+    network_policy = {"networkPolicy": {"enabled": True, "apiServerCIDRs": ["127.0.0.1/32"]}}
+    for values in ({}, {"watchNamespaces": [solo_namespace]}, network_policy):
         manifests = helm(
             "template", "dry", str(CHART), "-n", solo_namespace, "--include-crds", "--kube-version", kube_version(),
             "--values", "-", stdin=yaml.safe_dump(values),

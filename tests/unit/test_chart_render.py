@@ -133,7 +133,7 @@ def test_default_settings_are_the_operators_defaults() -> None:
 def test_schema_bounds_are_the_operators_bounds() -> None:
     model = OperatorSettings.model_json_schema()["properties"]
     schema = values_schema()["properties"]["settings"]["properties"]
-    json_types = {"integer": "integer", "number": "number", "string": "string", "array": "array"}
+    json_types = {"integer": "integer", "number": "number", "string": "string", "array": "array", "boolean": "boolean"}
     for key, chart in schema.items():
         field = model[field_for(key)]
         for bound in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -236,3 +236,23 @@ def test_leader_election_renders_a_lease_role_rolling_updates_and_its_settings()
     default = render({})
     assert not [o for o in default if o["kind"] == "Role"]
     assert next(o for o in default if o["kind"] == "Deployment")["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_no_network_policy_unless_asked_and_then_egress_only_to_dns_the_apiserver_and_registries() -> None:
+    assert find(render(), "NetworkPolicy") == []
+    values = {"networkPolicy": {"enabled": True, "apiServerCIDRs": ["10.0.0.1/32"], "apiServerPorts": [6443]}}
+    (policy,) = find(render(values), "NetworkPolicy")
+    (deployment,) = find(render(values), "Deployment")
+    assert policy["spec"]["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    dns, api, registries = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53} and "to" not in dns
+    assert api == {"to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 6443}]}
+    blocks = {b["ipBlock"]["cidr"]: b["ipBlock"].get("except", []) for b in registries["to"]}
+    assert "127.0.0.0/8" in blocks["0.0.0.0/0"] and "169.254.0.0/16" in blocks["0.0.0.0/0"]
+    assert "::1/128" in blocks["::/0"]
+
+
+def test_a_network_policy_without_the_apiserver_addresses_is_refused() -> None:
+    result = template({"networkPolicy": {"enabled": True}}, check=False)
+    assert result.returncode != 0 and "networkPolicy.apiServerCIDRs is required" in result.stderr

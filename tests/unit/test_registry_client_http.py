@@ -368,6 +368,25 @@ async def test_concurrent_resolves_of_one_tag_share_the_fetches(servers: Servers
     assert servers.registry.count("GET", "/blobs/") == 1
 
 
+async def test_a_digest_named_by_another_repository_or_registry_is_read_there(servers: Servers) -> None:
+    """Cached metadata is keyed by registry, repository and digest: naming a digest in a HEAD answer proves nothing."""
+    servers.registry.auth = "basic"
+    image = unique_image("private", labels={"secret-label": "only for readers"})
+    digest = servers.registry.push("private/app", "v1", image)
+
+    async def claims(request: web.Request) -> web.Response:
+        return web.Response(headers={"Docker-Content-Digest": digest, "Content-Type": image.media_type})
+
+    servers.registry.fail("HEAD", "/v2/team/evil/manifests/v1", claims)
+    async with RegistryClient(FAST) as client:
+        private = await client.resolve(servers.host, "private/app", "v1", insecure=True, credentials=READER)
+        assert private.metadata is not None and private.metadata.labels == {"secret-label": "only for readers"}
+        with pytest.raises(RegistryError) as caught:  # anonymous, another repository: the claim must be backed
+            await client.resolve(servers.host, "team/evil", "v1", insecure=True)
+    assert caught.value.reason == Reason.UNAUTHORIZED
+    assert servers.registry.count("GET", f"/v2/team/evil/manifests/{digest}") == 1  # read there, not from the cache
+
+
 # --- retries, 429, timeouts -----------------------------------------------------------------------------------------
 
 
@@ -529,6 +548,29 @@ async def test_redirect_to_another_origin_drops_credentials(servers: Servers) ->
     assert blob_requests and all(s.authorization for s in blob_requests)  # the registry itself did get them
 
 
+async def test_ping_never_learns_a_challenge_from_another_origin(servers: Servers) -> None:
+    """A registry whose /v2/ redirects elsewhere cannot route its credentials to the other host's token realm."""
+    servers.registry.auth = "basic"
+    digest = servers.registry.push("team/app", "v1", unique_image())
+    elsewhere = TestServer(
+        _app(respond(401, **{"WWW-Authenticate": f'Bearer realm="{servers.token_url}",service="elsewhere"'})),
+        host="127.0.0.1",
+    )
+    await elsewhere.start_server()
+    servers.started.append(elsewhere)
+
+    async def away(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"http://127.0.0.1:{elsewhere.port}/v2/")
+
+    servers.registry.fail("GET", "/v2/", away)
+    async with RegistryClient(FAST) as client:
+        resolved = await client.resolve(servers.host, "team/app", "v1", insecure=True, credentials=READER)
+    assert resolved.digest == digest  # the registry's own 401 taught its Basic challenge
+    assert servers.tokens.seen == []  # the other origin's realm was never asked for a token
+    heads = [s.authorization for s in servers.registry.seen if s.method == "HEAD"]
+    assert heads == [None, _basic_of(READER)]
+
+
 async def test_redirect_within_the_origin_keeps_credentials(servers: Servers) -> None:
     servers.registry.auth = "basic"
     servers.registry.push("team/app", "v1", unique_image())
@@ -547,7 +589,9 @@ async def test_redirect_within_the_origin_keeps_credentials(servers: Servers) ->
 async def test_redirect_to_a_denied_host_is_refused_before_connecting(servers: Servers) -> None:
     digest = servers.registry.push("team/app", "v1", unique_image())
     servers.registry.blob_redirect = "http://169.254.169.254"
-    settings = dataclasses.replace(FAST, host_guard=RegistryPolicy(denied=DEFAULT_DENIED_REGISTRIES).denial)
+    # The fake registry is on loopback, which a local cluster allows; the metadata address stays denied.
+    policy = RegistryPolicy(denied=DEFAULT_DENIED_REGISTRIES, loopback_allowed=True)
+    settings = dataclasses.replace(FAST, host_guard=policy.denial)
     async with RegistryClient(settings) as client:
         with pytest.raises(RegistryError) as refused:
             await client.resolve(servers.host, "team/app", "v1", insecure=True)
@@ -632,6 +676,8 @@ async def test_token_expiry_is_honoured(servers: Servers) -> None:
 async def test_wrong_password_falls_back_to_anonymous_for_public_images(
     servers: Servers, auth: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """As OpenShift's importer does: after the credentials are refused, anonymous access once (public images
+    answer 401 to wrong credentials)."""
     servers.registry.auth = auth
     servers.registry.anonymous_read = True
     digest = servers.registry.push("team/app", "v1", unique_image())
@@ -640,10 +686,9 @@ async def test_wrong_password_falls_back_to_anonymous_for_public_images(
     async with RegistryClient(FAST) as client:
         resolved = await client.resolve(servers.host, "team/app", "v1", insecure=True, credentials=wrong)
     assert resolved.digest == digest
-    assert "refused" in caplog.text
-    if auth == "basic":  # refused once; the rest of the resolve (and the next minutes) go anonymous at once
-        assert [s.method for s in servers.registry.seen if s.authorization] == ["HEAD"]
-    else:
+    if auth == "basic":
+        assert [s.authorization is None for s in servers.registry.seen if s.method == "HEAD"] == [False, True]
+    else:  # the refused token request, then the anonymous one
         assert [s.authorization is None for s in servers.tokens.seen] == [False, True]
     assert "wrong-password-123" not in caplog.text
     assert base64.b64encode(b"reader:wrong-password-123").decode() not in caplog.text
@@ -668,8 +713,79 @@ async def test_wrong_password_on_a_private_image_is_unauthorized(
     )
     for text in (caplog.text, error.message, repr(error)):
         assert "wrong-password-123" not in text
-    if auth == "basic":  # with credentials, then once anonymously
+    if auth == "basic":  # with the credentials, then once anonymously
         assert [s.authorization is None for s in servers.registry.seen if s.method == "HEAD"] == [False, True]
+
+
+def _basic_of(credentials: Credentials) -> str:
+    return "Basic " + base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+
+
+@pytest.mark.parametrize("auth", ["basic", "bearer"])
+async def test_several_credentials_are_tried_in_order_until_one_is_accepted(
+    servers: Servers, auth: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    servers.registry.auth = auth
+    digest = servers.registry.push("team/app", "v1", unique_image())
+    caplog.set_level(logging.DEBUG)
+    stale, other = Credentials("reader", "stale-password-1"), Credentials("someone", "other-password-2")
+    after = Credentials("later", "never-tried-3")
+    async with RegistryClient(FAST) as client:
+        resolved = await client.resolve(
+            servers.host, "team/app", "v1", insecure=True, credentials=[stale, other, READER, after]
+        )
+    assert resolved.digest == digest
+    sent = servers.registry.seen if auth == "basic" else servers.tokens.seen
+    tried = list(
+        dict.fromkeys(s.authorization for s in sent if s.authorization and s.authorization.startswith("Basic"))
+    )
+    assert tried == [_basic_of(stale), _basic_of(other), _basic_of(READER)]  # in order, the last one never
+    assert all(s.authorization is not None for s in servers.registry.seen if s.path != "/v2/")  # never anonymous
+    for secret in ("stale-password-1", "other-password-2", PASSWORD, "never-tried-3"):
+        assert secret not in caplog.text
+    assert "refused credential 1 of 4" in caplog.text  # of the four credentials; anonymous would come last
+
+
+async def test_a_403_moves_on_to_the_next_credential(servers: Servers) -> None:
+    servers.registry.auth = "basic"
+    digest = servers.registry.push("team/app", "v1", unique_image())
+    other = Credentials("other", "may-not-pull")
+    servers.registry.fail("HEAD", "/v2/team/app/manifests/v1", respond(403))  # the answer to the first credential
+    async with RegistryClient(FAST) as client:
+        resolved = await client.resolve(servers.host, "team/app", "v1", insecure=True, credentials=[other, READER])
+    assert resolved.digest == digest
+    assert [s.authorization for s in servers.registry.seen if s.method == "HEAD"] == [
+        _basic_of(other),
+        _basic_of(READER),
+    ]
+
+
+async def test_every_credential_refused_says_so_and_names_no_secret(servers: Servers) -> None:
+    servers.registry.auth = "bearer"  # private: anonymous is refused too
+    servers.registry.push("team/app", "v1", unique_image())
+    first, second = Credentials("a", "secret-one"), Credentials("b", "secret-two")
+    async with RegistryClient(FAST) as client:
+        with pytest.raises(RegistryError) as caught:
+            await client.resolve(servers.host, "team/app", "v1", insecure=True, credentials=[first, second, first])
+    error = caught.value
+    assert (error.reason, error.status) == (Reason.UNAUTHORIZED, 401)
+    assert error.message.endswith(
+        f"(each of the 2 credentials that match {servers.host} was tried in turn, then anonymous access)"
+    )
+    # each credential once, then anonymous
+    assert [s.authorization for s in servers.tokens.seen] == [_basic_of(first), _basic_of(second), None]
+    for text in (error.message, repr(error)):
+        assert "secret-one" not in text and "secret-two" not in text
+
+
+async def test_a_not_found_ends_the_attempts(servers: Servers) -> None:
+    servers.registry.auth = "basic"
+    other = Credentials("other", "x")
+    async with RegistryClient(FAST) as client:
+        with pytest.raises(RegistryError) as caught:
+            await client.resolve(servers.host, "team/none", "v1", insecure=True, credentials=[READER, other])
+    assert caught.value.reason == Reason.NOT_FOUND
+    assert [s.authorization for s in servers.registry.seen if s.method == "HEAD"] == [_basic_of(READER)]
 
 
 async def test_anonymous_on_a_private_registry_is_unauthorized(servers: Servers) -> None:

@@ -56,6 +56,21 @@ class OperatorSettings(BaseModel):
     denied_registries: tuple[str, ...] = Field(
         DEFAULT_DENIED_REGISTRIES, description="Registries never contacted (host, host:port, *.domain or CIDR)."
     )
+    loopback_registries: bool = Field(
+        False,
+        description="Allow registries on loopback addresses (127.0.0.0/8, ::1, localhost): for a local cluster "
+        "only, since in a pod they reach the operator's own pod.",
+    )
+    deny_private_registries: bool = Field(
+        False,
+        description="Refuse registries on private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) "
+        "unless listed in private_registries.",
+    )
+    private_registries: tuple[str, ...] = Field(
+        (),
+        description="With deny_private_registries: private registries that may still be contacted "
+        "(host, host:port, *.domain or CIDR).",
+    )
     namespaces: tuple[str, ...] = Field((), description="Watch only these namespaces; empty means all.")
     excluded_namespaces: tuple[str, ...] = Field(
         (), description="Namespaces (glob patterns such as kube-*) whose streams and workloads are ignored."
@@ -72,7 +87,14 @@ class OperatorSettings(BaseModel):
     def ignores(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.excluded_namespaces)
 
-    @field_validator("allowed_registries", "denied_registries", "namespaces", "excluded_namespaces", mode="before")
+    @field_validator(
+        "allowed_registries",
+        "denied_registries",
+        "private_registries",
+        "namespaces",
+        "excluded_namespaces",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from imagestreams.core.registrypolicy import RegistryPolicy
 from imagestreams.core.triggers import WorkloadKind
 from imagestreams.kube.access import PullAccess
 from imagestreams.kube.events import post_event
-from imagestreams.kube.health import api_answers
+from imagestreams.kube.health import api_answers, api_server_endpoints
 from imagestreams.kube.streams import StaleStream, list_stream_keys
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
@@ -51,7 +52,14 @@ class Runtime:
         self.scheduler = Scheduler(settings)
         self.kube = AsyncClient(field_manager="imagestream-operator")
         self.access = PullAccess(self.kube)
-        policy = RegistryPolicy(settings.allowed_registries, settings.denied_registries)
+        policy = RegistryPolicy(
+            settings.allowed_registries,
+            settings.denied_registries,
+            loopback_allowed=settings.loopback_registries,
+            api_server=api_server_endpoints(self.kube, os.environ),
+            private_denied=settings.deny_private_registries,
+            private_allowed=settings.private_registries,
+        )
         self.registry = RegistryClient(
             ClientSettings(
                 per_registry_concurrency=settings.registry_concurrency,
@@ -125,13 +133,13 @@ class Runtime:
                     self.streams_listed.set()
                     return
                 attempt += 1
-                delay = min(30.0, 2.0**attempt)
-                logger.warning("listing image streams at start-up failed (%s); retrying in %.0f s", error, delay)
+                delay = min(30.0, 0.25 * 2.0**attempt)
+                logger.warning("listing image streams at start-up failed (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
             except Exception as error:  # any other failure (the API server not there yet): try again
                 attempt += 1
-                delay = min(30.0, 2.0**attempt)
-                logger.warning("listing image streams at start-up failed (%s); retrying in %.0f s", error, delay)
+                delay = min(30.0, 0.25 * 2.0**attempt)
+                logger.warning("listing image streams at start-up failed (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
         expected = {key for key in expected if not self.settings.ignores(key[0])}
         while True:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 import httpx2
 from lightkube import ApiError, AsyncClient
@@ -22,3 +23,18 @@ async def api_answers(client: AsyncClient, namespaces: Sequence[str]) -> bool:
     except (ApiError, httpx2.HTTPError, OSError):
         return False
     return True
+
+
+def api_server_endpoints(client: AsyncClient, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Where the operator reaches the API server (host:port from its configuration, and the in-cluster
+    service address), so the registry policy can refuse them: a stream must not point the operator at it."""
+    endpoints = []
+    parsed = urlsplit(client.config.cluster.server)
+    if parsed.hostname:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+        endpoints.append(f"{host}:{port}")
+    service = environ.get("KUBERNETES_SERVICE_HOST")
+    if service:
+        endpoints.append(service)  # the service address means only the API server, on any port
+    return tuple(endpoints)

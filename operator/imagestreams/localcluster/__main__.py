@@ -66,6 +66,8 @@ def _start_operator(cluster: LocalCluster) -> ManagedProcess:
             "KUBECONFIG": str(cluster.admin_kubeconfig),
             "IMAGESTREAMS_EXTRA_CA_FILE": str(cluster.ca_file),
             "IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": "30",
+            # The local registries listen on 127.0.0.1, which the operator refuses by default.
+            "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
             "PYTHONUNBUFFERED": "1",
         },
     )
