@@ -23,14 +23,16 @@ from imagestreams.api.rbac import (
     DEFAULT_NAMESPACE,
     OPERATOR_NAME,
     OPERATOR_RULES,
+    PULL_SECRET_RULES,
     cluster_scoped_rules,
+    cluster_wide_rules,
     namespaced_rules,
 )
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
 from tests.conftest import REPO_ROOT, kubectl
 from tests.helpers import OperatorProcess, eventually, pusher_for
-from tests.streams import apply_stream, insecure_tag, triggered_deployment, wait_for_tag
+from tests.streams import apply_stream, insecure_tag, pull_secret, triggered_deployment, wait_for_tag
 from tests.unit.test_chart_render import CHART, container_env, find, helm, kube_version, render
 
 FULLNAME = "rel-imagestream-operator"  # release "rel" in the rendering tests
@@ -81,9 +83,12 @@ def test_lint(values: dict[str, Any] | None) -> None:
 def test_defaults_render_one_cluster_wide_operator_with_exactly_the_shipped_rules() -> None:
     objects = render()
     assert sorted(o["kind"] for o in objects) == sorted(
-        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"] + ["ClusterRole"] * 3
+        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"] + ["ClusterRole"] * 4
     )
-    assert rules_of(objects, "ClusterRole", FULLNAME) == OPERATOR_RULES
+    # Every rule but reading secrets cluster-wide; that one is a role of its own, bound per namespace.
+    assert rules_of(objects, "ClusterRole", FULLNAME) == cluster_wide_rules(secrets=False)
+    assert rules_of(objects, "ClusterRole", f"{FULLNAME}-pull-secrets") == PULL_SECRET_RULES
+    assert find(objects, "RoleBinding") == []
     (binding,) = find(objects, "ClusterRoleBinding", FULLNAME)
     assert binding["roleRef"]["name"] == FULLNAME
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": "ops"}]
@@ -118,7 +123,10 @@ def test_the_cluster_roles_are_templates_equal_to_the_generated_ones_and_crds_ho
     with_crds = render(None, "--include-crds")
     assert find(with_crds, "CustomResourceDefinition") == [custom_resource_definition()]
     assert len(with_crds) == len(objects) + 1
-    assert find(render({"clusterRoles": {"create": False}}), "ClusterRole") == find(objects, "ClusterRole", FULLNAME)
+    assert find(render({"clusterRoles": {"create": False}}), "ClusterRole") == [
+        *find(objects, "ClusterRole", FULLNAME),
+        *find(objects, "ClusterRole", f"{FULLNAME}-pull-secrets"),
+    ]
 
 
 def test_namespaced_mode_renders_a_role_per_namespace_and_only_access_reviews_cluster_wide() -> None:
@@ -353,27 +361,49 @@ def test_cluster_wide_install_runs_the_operator_under_its_service_account(
     crds: LocalCluster,
     release: Release,
     solo_namespace: str,
-    plain_registry: Registry,
+    token_registry: Registry,
     repository: str,
     tmp_path: Path,
 ) -> None:
     # The session's `kubectl apply -f crds/` owns the shared cluster roles already, so this release does not.
-    release.install({"settings": TEST_SETTINGS, "verbose": True, "clusterRoles": {"create": False}})
+    release.install(
+        {
+            "settings": TEST_SETTINGS,
+            "verbose": True,
+            "clusterRoles": {"create": False},
+            "pullSecrets": {"namespaces": [solo_namespace]},
+        }
+    )
     assert "Cluster-wide mode" in release.notes
+    assert f"It reads pull secrets only in {solo_namespace} and in namespaces that bind" in release.notes
     live_role = json.loads(kubectl(crds, "get", "clusterrole", release.fullname, "-o", "json"))
-    assert live_role["rules"] == OPERATOR_RULES
-    assert can_i(crds, release, "list", "secrets", "--all-namespaces").splitlines()[0] == "yes"
+    assert live_role["rules"] == cluster_wide_rules(secrets=False)
+    # Least privilege by default: no secret is readable anywhere but where pull secrets were asked for.
+    assert can_i(crds, release, "list", "secrets", "--all-namespaces").splitlines()[0] == "no"
+    assert can_i(crds, release, "list", "secrets", "-n", "default").splitlines()[0] == "no"
+    assert can_i(crds, release, "get", "secrets", "-n", solo_namespace).splitlines()[0] == "no"
+    assert can_i(crds, release, "list", "secrets", "-n", solo_namespace).splitlines()[0] == "yes"
+    assert can_i(crds, release, "list", "deployments.apps", "--all-namespaces").splitlines()[0] == "yes"
     assert_the_pod_meets_the_restricted_standard(release)
+    # An import that needs the namespace's pull secret (the token registry refuses anonymous pulls).
+    pull_secret(crds, solo_namespace, token_registry)
     # The session operator and other tests share this cluster: this one looks only at its own namespace.
     log = import_and_trigger(
         release,
         solo_namespace,
-        plain_registry,
+        token_registry,
         repository,
         tmp_path,
         {"IMAGESTREAMS_NAMESPACES": solo_namespace, "IMAGESTREAMS_EXCLUDED_NAMESPACES": ""},
     )
     assert log.lstrip().startswith("{")  # --log-format=json from the chart's arguments
+    release.uninstall()
+
+
+def test_cluster_wide_install_with_secrets_everywhere_is_a_choice(crds: LocalCluster, release: Release) -> None:
+    release.install({"clusterRoles": {"create": False}, "replicas": 0, "pullSecrets": {"clusterWide": True}})
+    assert "pullSecrets.clusterWide is true: it may read every secret in the cluster" in release.notes
+    assert can_i(crds, release, "list", "secrets", "--all-namespaces").splitlines()[0] == "yes"
     release.uninstall()
 
 

@@ -67,7 +67,18 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
     kubectl(crds, "create", "namespace", other)
     operator = operator_as(crds, f"{ns},{other}", OPERATOR_NAME, shipped_rbac["metadata"]["namespace"], tmp_path)
     try:
-        # Import from a TLS registry with a pull secret: secrets list, status patch, events.
+        # Import from a TLS registry with a pull secret: secrets list (where the namespace opted in, as
+        # docs/install.md shows), status patch, events.
+        account = f"{shipped_rbac['metadata']['namespace']}:{OPERATOR_NAME}"
+        kubectl(
+            crds, "create", "rolebinding", "imagestream-operator-pull-secrets", "-n", ns,
+            "--clusterrole=imagestream-operator-pull-secrets", f"--serviceaccount={account}",
+        )  # fmt: skip
+        as_operator = f"--as=system:serviceaccount:{account}"
+        assert kubectl(crds, "auth", "can-i", "list", "secrets", "-n", ns, as_operator, check=False).startswith("yes")
+        for elsewhere in (("-n", other), ("--all-namespaces",)):
+            answer = kubectl(crds, "auth", "can-i", "list", "secrets", *elsewhere, as_operator, check=False)
+            assert answer.startswith("no"), elsewhere
         pull_secret(crds, ns, registry)
         apply_stream(crds, ns, "app", [docker_tag("v1", f"{registry.host}/{repository}:v1")])
         wait_for_tag(crds, ns, "app", "v1", image=image.digest)

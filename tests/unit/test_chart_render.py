@@ -204,6 +204,8 @@ def test_the_rules_split_by_scope_are_a_partition_of_the_operator_rules() -> Non
     generated = yaml.safe_load((CHART / "files" / "operator-rules.yaml").read_text())
     assert generated == {
         "rules": rbac.OPERATOR_RULES,
+        "clusterWideRulesWithoutSecrets": rbac.cluster_wide_rules(secrets=False),
+        "pullSecretRules": rbac.PULL_SECRET_RULES,
         "namespacedRules": namespaced,
         "clusterScopedRules": cluster_scoped,
         "leaderElectionRules": rbac.LEADER_ELECTION_RULES,
@@ -256,3 +258,32 @@ def test_no_network_policy_unless_asked_and_then_egress_only_to_dns_the_apiserve
 def test_a_network_policy_without_the_apiserver_addresses_is_refused() -> None:
     result = template({"networkPolicy": {"enabled": True}}, check=False)
     assert result.returncode != 0 and "networkPolicy.apiServerCIDRs is required" in result.stderr
+
+
+def test_reading_secrets_is_split_off_from_the_cluster_wide_rules() -> None:
+    assert rbac.PULL_SECRET_RULES == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
+    without = rbac.cluster_wide_rules(secrets=False)
+    assert all("secrets" not in rule["resources"] for rule in without)
+    assert sorted(map(repr, without + rbac.PULL_SECRET_RULES)) == sorted(map(repr, rbac.OPERATOR_RULES))
+    shipped = [d for d in yaml.safe_load_all((REPO / "deploy" / "imagestream-operator-rbac.yaml").read_text()) if d]
+    roles = {d["metadata"]["name"]: d["rules"] for d in shipped if d["kind"] == "ClusterRole"}
+    assert roles == {"imagestream-operator": without, "imagestream-operator-pull-secrets": rbac.PULL_SECRET_RULES}
+    bound = {d["roleRef"]["name"] for d in shipped if d["kind"] in ("ClusterRoleBinding", "RoleBinding")}
+    assert "imagestream-operator-pull-secrets" not in bound  # bound per namespace by whoever opts in
+
+
+def test_cluster_wide_mode_reads_pull_secrets_only_in_the_listed_namespaces() -> None:
+    fullname = "rel-imagestream-operator"
+    objects = render({"pullSecrets": {"namespaces": ["team-a", "team-b"]}})
+    (main,) = find(objects, "ClusterRole", fullname)
+    assert main["rules"] == rbac.cluster_wide_rules(secrets=False)
+    (secrets,) = find(objects, "ClusterRole", f"{fullname}-pull-secrets")
+    assert secrets["rules"] == rbac.PULL_SECRET_RULES
+    bindings = find(objects, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    assert all(b["roleRef"]["name"] == f"{fullname}-pull-secrets" for b in bindings)
+    assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": fullname, "namespace": "ops"}] for b in bindings)
+    everywhere = render({"pullSecrets": {"clusterWide": True, "namespaces": ["team-a"]}})
+    assert find(everywhere, "ClusterRole", fullname)[0]["rules"] == rbac.OPERATOR_RULES
+    assert find(everywhere, "ClusterRole", f"{fullname}-pull-secrets") == []
+    assert find(everywhere, "RoleBinding") == []

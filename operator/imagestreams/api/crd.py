@@ -24,7 +24,9 @@ from imagestreams.api.imagestream import (
 from imagestreams.api.rbac import (
     LEADER_ELECTION_RULES,
     OPERATOR_RULES,
+    PULL_SECRET_RULES,
     cluster_scoped_rules,
+    cluster_wide_rules,
     namespaced_rules,
     operator_rbac,
 )
@@ -227,6 +229,8 @@ def render_chart_rules() -> str:
     for namespaced mode (a Role per watched namespace, a ClusterRole for what no Role can grant)."""
     rules = {
         "rules": OPERATOR_RULES,
+        "clusterWideRulesWithoutSecrets": cluster_wide_rules(secrets=False),
+        "pullSecretRules": PULL_SECRET_RULES,
         "namespacedRules": namespaced_rules(),
         "clusterScopedRules": cluster_scoped_rules(),
         "leaderElectionRules": LEADER_ELECTION_RULES,

@@ -33,6 +33,19 @@ OPERATOR_RULES: list[dict[str, Any]] = [
 ]
 
 
+# Reading pull secrets. In cluster-wide mode this is not granted cluster-wide by default (that would let the
+# operator read every secret in the cluster): the ClusterRole PULL_SECRETS_ROLE carries it, and a RoleBinding
+# to it in each namespace that uses private registries grants it there (the chart makes them for
+# pullSecrets.namespaces; a namespace admin can make one too). Without it, imports there are anonymous.
+PULL_SECRET_RULES: list[dict[str, Any]] = [rule for rule in OPERATOR_RULES if "secrets" in rule["resources"]]
+PULL_SECRETS_ROLE = f"{OPERATOR_NAME}-pull-secrets"
+
+
+def cluster_wide_rules(*, secrets: bool) -> list[dict[str, Any]]:
+    """The rules of the cluster-wide ClusterRole: every rule, or every rule but reading secrets."""
+    return [rule for rule in OPERATOR_RULES if secrets or rule not in PULL_SECRET_RULES]
+
+
 # With leader election (several replicas), in the operator's own namespace only.
 LEADER_ELECTION_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
@@ -63,12 +76,24 @@ def cluster_scoped_rules() -> list[dict[str, Any]]:
 
 
 def operator_rbac(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
-    """Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding for a cluster-wide operator."""
+    """Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding for a cluster-wide operator, and the
+    pull-secrets ClusterRole, bound nowhere: bind it in each namespace whose streams need pull secrets."""
     rbac = "rbac.authorization.k8s.io/v1"
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": OPERATOR_NAME, "namespace": namespace}},
-        {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": OPERATOR_NAME}, "rules": OPERATOR_RULES},
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": {"name": OPERATOR_NAME},
+            "rules": cluster_wide_rules(secrets=False),
+        },
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": {"name": PULL_SECRETS_ROLE},
+            "rules": PULL_SECRET_RULES,
+        },
         {
             "apiVersion": rbac,
             "kind": "ClusterRoleBinding",

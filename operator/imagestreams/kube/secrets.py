@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 
-from lightkube import AsyncClient
+from lightkube import ApiError, AsyncClient
 from lightkube.resources.core_v1 import Secret
 
 from imagestreams.core.keyring import InvalidDockerConfig, KeyringEntry, parse_dockercfg, parse_dockerconfigjson
@@ -17,8 +17,31 @@ DOCKER_CONFIG_JSON = ("kubernetes.io/dockerconfigjson", ".dockerconfigjson", par
 DOCKER_CFG = ("kubernetes.io/dockercfg", ".dockercfg", parse_dockercfg)
 
 
+_forbidden_namespaces: set[str] = set()  # where reading secrets was refused, to say so once per namespace
+
+
 async def pull_secret_entries(client: AsyncClient, namespace: str) -> list[KeyringEntry]:
-    """Every registry credential in the namespace's pull secrets, except those marked excluded."""
+    """Every registry credential in the namespace's pull secrets, except those marked excluded.
+
+    None where the operator may not read secrets (cluster-wide installs read them only in namespaces that
+    bind the pull-secrets ClusterRole): imports there are anonymous, as with no pull secret at all.
+    """
+    try:
+        return await _entries(client, namespace)
+    except ApiError as error:
+        if error.status.code != 403:
+            raise
+        if namespace not in _forbidden_namespaces:
+            _forbidden_namespaces.add(namespace)
+            logger.info(
+                "may not read pull secrets in namespace %s: its imports are anonymous until the operator's "
+                "pull-secrets ClusterRole is bound there (docs/install.md, Pull secrets)",
+                namespace,
+            )
+        return []
+
+
+async def _entries(client: AsyncClient, namespace: str) -> list[KeyringEntry]:
     entries: list[KeyringEntry] = []
     for secret_type, key, parse in (DOCKER_CONFIG_JSON, DOCKER_CFG):
         async for secret in client.list(Secret, namespace=namespace, fields={"type": secret_type}):
@@ -35,4 +58,5 @@ async def pull_secret_entries(client: AsyncClient, namespace: str) -> list[Keyri
             except (InvalidDockerConfig, ValueError) as error:
                 # The message says what is malformed, never the secret's content.
                 logger.warning("ignoring pull secret %s/%s: %s", namespace, name, error)
+    _forbidden_namespaces.discard(namespace)
     return entries
