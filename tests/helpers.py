@@ -60,12 +60,14 @@ class OperatorProcess:
     cluster whose work directory holds its kubeconfig, so a later run can reap it if it survived.
     """
 
-    def __init__(self, kubeconfig: Path, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, kubeconfig: Path, log_dir: Path, env: dict[str, str] | None = None, *, verbose: bool = True
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.name = f"operator-{uuid.uuid4().hex[:6]}"
         self.log_path = log_dir / f"{self.name}.log"
         self.env = env or {}
-        self.command = [sys.executable, "-m", "imagestreams.controller", "--verbose"]
+        self.command = [sys.executable, "-m", "imagestreams.controller", *(["--verbose"] if verbose else [])]
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, ready: str = "image stream operator started") -> Self:

@@ -20,9 +20,10 @@ from tests.integration.test_triggers import (
     trigger,
     workload,
 )
-from tests.streams import docker_tag
+from tests.streams import apply_stream, docker_tag
 
 OUTAGE_SECONDS = 5
+OUTAGE_LOG_SECONDS = 30
 
 
 def test_work_waiting_for_a_retry_runs_as_soon_as_the_apiserver_is_back(
@@ -140,3 +141,38 @@ def test_a_status_too_large_to_store_is_cut_and_reported_instead_of_retried(
     mark = crds.audit.mark()
     time.sleep(5)  # nothing retries a write that cannot succeed
     assert [w for w in operator_writes(crds, mark, namespace) if w.name == "huge"] == []
+
+
+def test_an_outage_is_logged_in_a_few_lines_not_one_per_retry(
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str, tmp_path: Path
+) -> None:
+    namespace = solo_namespace
+    operator = OperatorProcess(crds.admin_kubeconfig, tmp_path, solo_settings(namespace), verbose=False).start()
+    try:
+        source = Source(crds, namespace, plain_registry, repository)
+        digest = source.push()
+        for number in range(10):
+            scheduled = {"importPolicy": {"insecure": True, "scheduled": True}}
+            apply_stream(
+                crds, namespace, f"s{number}", [docker_tag("v1", f"{plain_registry.host}/{repository}:v1", **scheduled)]
+            )
+            triggers = [trigger(f"s{number}:v1", by_name("m"))]
+            apply(crds, workload("Deployment", namespace, f"d{number}", triggers, ["m"]))
+        wanted = f"{plain_registry.host}/{repository}@{digest}"
+        for number in range(10):
+            eventually(
+                lambda n=number: container_image(get(crds, "Deployment", namespace, f"d{n}"), "m") == wanted,
+                what="every Deployment to follow its stream",
+            )
+        before = len(operator.log().splitlines())
+        with crds.apiserver_down():
+            time.sleep(OUTAGE_LOG_SECONDS)
+        time.sleep(5)  # the watches come back, scheduled checks carry on
+        during = operator.log().splitlines()[before:]
+    finally:
+        operator.stop()
+    print(f"{len(during)} log lines for a {OUTAGE_LOG_SECONDS} s outage with 10 streams and 10 Deployments")
+    assert sum("Traceback" in line for line in during) <= 2, "\n".join(during)
+    assert len(during) < 20, "\n".join(during)  # without the filter: a line per watch per retry, over 80
+    # Every line has a timestamp and a level.
+    assert all(line.startswith("[20") for line in during if line.strip() and not line.startswith(" ")), during

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import kopf
 
 from imagestreams.api.settings import ENV_PREFIX, OperatorSettings, SettingsError
+from imagestreams.controller import logs
 
 if TYPE_CHECKING:
     from imagestreams.kube.leader import LeaderElection
@@ -77,10 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The handlers read the settings from the environment at start-up; pass the flags on that way.
     os.environ.update({key: value for key, value in environ.items() if key.startswith(ENV_PREFIX)})
+    # Plain lines carry a timestamp, the logger and the level; JSON lines carry a timestamp and, for lines
+    # about one object, its kind, namespace and name under "object".
     kopf.configure(
         verbose=args.verbose,
-        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
+    logs.install(verbose=args.verbose)
     election = None
     try:
         if settings.leader_election:

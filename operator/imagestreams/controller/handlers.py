@@ -13,15 +13,18 @@ import itertools
 import logging
 import os
 import random
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import kopf
 from lightkube import ApiError, AsyncClient
 
 from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 from imagestreams.api.settings import OperatorSettings
+from imagestreams.controller import logs
 from imagestreams.controller.importer import Importer
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
 from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
@@ -97,6 +100,7 @@ class Runtime:
         self.streams_listed = asyncio.Event()
         self.deleted_at_start: set[StreamKey] = set()  # deleted before the initial listing was matched
         self.failures: dict[Any, int] = {}  # consecutive failures per stream or workload key
+        self.failure_kinds: dict[Any, str] = {}  # the kind of the last failure per key, logged once
         # Keys waiting for a retry after a failure, so they can all run at once when the API server is back.
         self.waiting: dict[tuple[int, Any], tuple[WorkQueue[Any], frozenset[str]]] = {}
 
@@ -162,7 +166,7 @@ class Runtime:
         except Exception:
             self._retry_later(self.queue, key, due, "reconciling image stream")
         else:
-            self.failures.pop(key, None)
+            self._succeeded(key)
 
     async def _trigger(self, key: WorkloadKey, due: frozenset[str]) -> None:
         try:
@@ -173,7 +177,7 @@ class Runtime:
         except Exception:
             self._retry_later(self.workload_queue, key, due, "applying image triggers to")
         else:
-            self.failures.pop(key, None)
+            self._succeeded(key)
 
     def _retry_later(
         self, queue: WorkQueue[Any], key: Any, due: frozenset[str], what: str, known: Exception | None = None
@@ -185,12 +189,36 @@ class Runtime:
         ceiling = min(RETRY_MAX_SECONDS, 2.0**attempt)
         delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
         where = "/".join(map(str, key))
-        if known is not None:
-            logger.warning("%s %s failed (attempt %d): %s; retrying in %.1f s", what, where, attempt, known, delay)
+        error = known or sys.exc_info()[1]
+        kind = failure_kind(error)
+        # One line per kind of failure per object (with a traceback only for an unexpected error); its repeats
+        # go to the debug log, and the recovery line says how many attempts it took.
+        first = self.failure_kinds.get(key) != kind
+        self.failure_kinds[key] = kind
+        extra = {"object": object_fields(key), "attempt": attempt}
+        if not first:
+            logger.debug("%s %s failed (attempt %d); retrying in %.1f s", what, where, attempt, delay, extra=extra)
+        elif known is not None or isinstance(error, (ApiError, httpx2.HTTPError, OSError)):
+            logger.warning(
+                "%s %s failed (attempt %d): %s; retrying in %.1f s, and again with a growing delay (not logged "
+                "until it recovers)", what, where, attempt, error, delay, extra=extra,
+            )  # fmt: skip
         else:
-            logger.exception("%s %s failed (attempt %d); retrying in %.1f s", what, where, attempt, delay)
+            logger.exception("%s %s failed (attempt %d); retrying in %.1f s", what, where, attempt, delay, extra=extra)
         self.waiting[(id(queue), key)] = (queue, due)
         asyncio.get_running_loop().call_later(delay, self._retry_now, queue, key)
+
+    def _succeeded(self, key: Any) -> None:
+        attempts = self.failures.pop(key, 0)
+        kind = self.failure_kinds.pop(key, None)
+        if attempts:
+            logger.info(
+                "%s recovered after %d failed attempt(s) (%s)",
+                "/".join(map(str, key)),
+                attempts,
+                kind,
+                extra={"object": object_fields(key)},
+            )
 
     def _retry_now(self, queue: WorkQueue[Any], key: Any) -> None:
         waiting = self.waiting.pop((id(queue), key), None)
@@ -211,7 +239,12 @@ class Runtime:
                 continue
             if was_down:
                 was_down = False
-                logger.info("the API server answers again: retrying %d waiting item(s) now", len(self.waiting))
+                logger.info(
+                    "the API server answers again: retrying %d waiting item(s) now (%d repeated lines of failed "
+                    "requests were not logged)",
+                    len(self.waiting),
+                    logs.quiet.recovered(),
+                )
                 for queue_id, key in list(self.waiting):
                     self._retry_now(self.waiting[(queue_id, key)][0], key)
 
@@ -265,6 +298,20 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.registry.close()
+
+
+def failure_kind(error: BaseException | None) -> str:
+    """A failure's kind for logging once: the exception class, with the HTTP status of an API error."""
+    if isinstance(error, ApiError):
+        return f"ApiError {error.status.code}"
+    return type(error).__name__ if error is not None else "unknown"
+
+
+def object_fields(key: Any) -> dict[str, str]:
+    """A stream key (namespace, name) or workload key (kind, namespace, name) as JSON-log fields."""
+    if len(key) == 3:
+        return {"kind": str(getattr(key[0], "value", key[0])), "namespace": key[1], "name": key[2]}
+    return {"kind": "ImageStream", "namespace": key[0], "name": key[1]}
 
 
 class CappedBackoff:
