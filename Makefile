@@ -17,10 +17,11 @@ dev: setup  ## local cluster + registry until Ctrl-C
 test: setup  ## the whole suite against the real local cluster and registries
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup-python  ## ruff and mypy (strict on operator/imagestreams)
+lint: setup-python  ## ruff, mypy (strict on operator/imagestreams) and the layer contracts (import-linter)
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 crds: setup-python  ## regenerate the CRD, cluster roles and operator RBAC YAML (also the Helm chart's copies)
 	$(PY) -m imagestreams.api.crd --crds crds --deploy deploy --chart helm/imagestream-operator
@@ -29,6 +30,9 @@ bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.
 	$(PY) bench/harness_start.py
 	$(PY) bench/import_cycle.py
 	$(PY) bench/cli_start.py
+	$(PY) bench/parse_worst.py
+	$(PY) bench/orphans.py
+	$(PY) bench/self_healing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

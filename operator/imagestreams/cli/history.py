@@ -22,6 +22,7 @@ from imagestreams.cli.errors import CliError
 from imagestreams.cli.humanize import age, parse_time
 from imagestreams.cli.tabwriter import table
 from imagestreams.cli.tagging import ROLLED_BACK_ANNOTATION
+from imagestreams.core.jsonlimits import load_json
 from imagestreams.core.triggers import (
     CONTAINERS,
     INIT_CONTAINERS,
@@ -136,7 +137,7 @@ def rolled_back_from(stream: ImageStream, tag: str) -> dict[str, Any] | None:
     if value is None:
         return None
     try:
-        saved = json.loads(value)
+        saved = load_json(value)
     except ValueError:
         return None
     return saved if isinstance(saved, dict) else None
@@ -274,7 +275,7 @@ def resume_spec_tag(raw: Mapping[str, Any], stream: str) -> tuple[dict[str, Any]
             "use the tag command to set its source"
         )
     try:
-        saved = json.loads(value)
+        saved = load_json(value)
     except ValueError:
         saved = None
     if not isinstance(saved, dict):

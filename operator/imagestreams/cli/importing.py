@@ -367,7 +367,7 @@ def import_report(stream: ImageStream, plan: ImportPlan, now: datetime.datetime)
     return ImportReport(f"{STREAM_RESOURCE}/{name} {text}\n", tuple(errors))
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_PART = re.compile(r"(\d++(?:\.\d++)?)(ms|s|m|h)")
 
 
 def parse_timeout(text: str) -> float:
@@ -375,8 +375,13 @@ def parse_timeout(text: str) -> float:
     value = text.strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
         return float(value)
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(number + unit for number, unit in parts) != value:
+    # Part after part from the start (findall would retry from every digit of a long bad run: quadratic).
+    parts: list[tuple[str, str]] = []
+    position = 0
+    while part := _DURATION_PART.match(value, position):
+        parts.append((part[1], part[2]))
+        position = part.end()
+    if not parts or position != len(value):
         raise CliError(f'invalid --timeout {json.dumps(text)}: use a duration such as "30s", "2m" or "1h30m"')
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     return sum(float(number) * scale[unit] for number, unit in parts)

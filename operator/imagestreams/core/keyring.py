@@ -11,14 +11,13 @@ path prefix ("quay.io/team"). Passwords and auth strings never appear in reprs o
 from __future__ import annotations
 
 import base64
-import binascii
-import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from imagestreams.core.jsonlimits import JSONNestingError, load_json
 from imagestreams.core.references import normalize_registry_host
 
 
@@ -67,11 +66,13 @@ def _load_object(data: bytes) -> dict[str, Any]:
     problem = None
     document: Any = None
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = load_json(data.decode("utf-8"))
     except UnicodeDecodeError:
         problem = "is not valid UTF-8"
     except json.JSONDecodeError as error:
         problem = f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+    except JSONNestingError as error:
+        problem = f"is not valid: {error}"
     if problem is not None:
         raise InvalidDockerConfig(f"docker config {problem}")
     if not isinstance(document, dict):
@@ -114,10 +115,10 @@ def _credentials(key: str, entry: Mapping[str, Any]) -> Credentials:
     text = ""
     try:
         text = base64.b64decode(padded, validate=True).decode("utf-8")
-    except binascii.Error:
-        problem = "is not valid base64"
     except UnicodeDecodeError:
         problem = "does not decode to UTF-8 text"
+    except ValueError:  # binascii.Error, or a non-ASCII character in the text
+        problem = "is not valid base64"
     if problem is None and ":" not in text:
         problem = "must be base64 of 'username:password'"
     if problem is not None:
@@ -177,21 +178,25 @@ def _parse_key(key: str) -> _Location | None:
     return _Location(host, port, path)
 
 
-@functools.lru_cache(maxsize=256)
-def _wildcard_label(glob: str) -> re.Pattern[str] | None:
-    # The kubelet matches each DNS label with Go's filepath.Match, where "*" is the wildcard that
-    # can reach a host ("?" starts a URL query). A label with "[" classes or "\\" escapes only
-    # matches itself: the safe side for credentials.
-    if "[" in glob or "\\" in glob:
-        return None
-    return re.compile(".*".join(re.escape(part) for part in glob.split("*")), re.DOTALL)
-
-
 def _label_matches(glob: str, label: str) -> bool:
+    """The kubelet matches each DNS label with Go's filepath.Match, where "*" is the wildcard that can reach
+    a host ("?" starts a URL query). Matched as filepath.Match does, piece by piece between the stars, left to
+    right: linear, where a regular expression of ".*"s backtracks exponentially on a hostile key. A label with
+    "[" classes or "\\" escapes only matches itself: the safe side for credentials."""
     if glob == label:
         return True
-    pattern = _wildcard_label(glob) if "*" in glob else None
-    return pattern is not None and pattern.fullmatch(label) is not None
+    if "*" not in glob or "[" in glob or "\\" in glob:
+        return False
+    first, *middle, last = glob.split("*")
+    if not label.startswith(first) or len(label) < len(first) + len(last) or not label.endswith(last):
+        return False
+    position, end = len(first), len(label) - len(last)
+    for piece in middle:
+        found = label.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
 
 
 def _matches(key: _Location, target: _Location) -> bool:

@@ -20,6 +20,10 @@ DOCKER_HUB_ALIASES = frozenset({"", DOCKER_HUB, "index.docker.io", DOCKER_HUB_AP
 OFFICIAL_REPOSITORY_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 REPOSITORY_NAME_MAX_LENGTH = 255
+# The longest reference that can be valid is a 253-character DNS name with a port, a 255-character
+# repository, a 128-character tag and a sha512 digest (under 800 characters). Longer text is refused
+# before any pattern looks at it, which bounds the work and the error messages.
+REFERENCE_MAX_LENGTH = 1024
 _SHOWN_REFERENCE_LENGTH = 300
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -53,6 +57,8 @@ def normalize_registry_host(registry: str) -> str:
 
 
 def _digest_problem(digest: str) -> str | None:
+    if len(digest) > REFERENCE_MAX_LENGTH:
+        return f"a digest must not be longer than {REFERENCE_MAX_LENGTH} characters"
     algorithm, _, encoded = digest.partition(":")
     expected_length = _DIGEST_HEX_LENGTHS.get(algorithm)
     if expected_length is None:
@@ -145,12 +151,21 @@ class ImageReference:
         return self.exact()
 
 
+def _whole_text_problem(text: str) -> str | None:
+    if not text:
+        return "repository name must have at least one component"
+    if len(text) > REFERENCE_MAX_LENGTH:
+        return f"a reference must not be longer than {REFERENCE_MAX_LENGTH} characters"
+    if _IMAGE_ID.fullmatch(text):
+        return "a 64-character hex string is an image ID, not a repository name"
+    return None
+
+
 def parse_reference(text: str) -> ImageReference:
     """Parse `[registry/]path[:tag][@digest]`, raising `InvalidReference` with the reason."""
-    if not text:
-        raise InvalidReference(text, "repository name must have at least one component")
-    if _IMAGE_ID.fullmatch(text):
-        raise InvalidReference(text, "a 64-character hex string is an image ID, not a repository name")
+    problem = _whole_text_problem(text)
+    if problem is not None:
+        raise InvalidReference(text, problem)
 
     name_and_tag, at_sign, digest = text.partition("@")
     if at_sign and not digest:

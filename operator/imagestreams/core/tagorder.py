@@ -23,134 +23,89 @@ Remaining uncertainty:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import IntEnum
-from typing import TypeVar
 
 _MINOR = re.compile(r"[0-9]+\.[0-9]+")
 # Go's \w is ASCII letters, digits and "_".
 _MINOR_WITH_SUFFIX = re.compile(r"([0-9]+\.[0-9]+)-[A-Za-z0-9_]+")
-_IDENTIFIER = re.compile(r"[A-Za-z0-9-]+")
+# blang/semver's grammar: MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], dot-separated identifiers of ASCII letters,
+# digits and "-". Possessive quantifiers: each stops at a character it cannot match, so nothing is scanned twice.
+_IDENTIFIERS = r"[0-9A-Za-z-]++(?:\.[0-9A-Za-z-]++)*+"
+_SEMVER = re.compile(rf"([0-9]++)\.([0-9]++)\.([0-9]++)(?:-({_IDENTIFIERS}))?(?:\+{_IDENTIFIERS})?")
 _UINT64_MAX = 2**64 - 1
+_UINT64_MAX_DIGITS = len(str(_UINT64_MAX))
 
-_Comparable = TypeVar("_Comparable", int, str)
+# The four groups, in import order.
+_LATEST, _MINOR_VERSION, _FULL_VERSION, _OTHER = range(4)
 
-
-class _Rank(IntEnum):
-    LATEST = 0
-    MINOR = 1
-    FULL = 2
-    OTHER = 3
-
-
-@dataclass(frozen=True)
-class _Version:
-    major: int
-    minor: int
-    patch: int
-    prerelease: tuple[int | str, ...]
-
-
-@dataclass(frozen=True)
-class _RankedTag:
-    tag: str
-    rank: _Rank
-    version: _Version | None = None
-    prefix: str = ""
+# Sort keys put the newest version first, so every part of a version is reversed: numbers negated, and
+# identifiers (ASCII) with each character mirrored and a terminator above them all, so that of two
+# identifiers where one extends the other, the longer (the newer) comes first.
+_MIRRORED = {code: 255 - code for code in range(128)}
+_IDENTIFIER_END = "\xff"
+_RELEASE = (0,)  # a release is newer than any of its prereleases
+_PRERELEASE_END = (2,)  # after every identifier: a prerelease that extends another is the newer
+_Key = tuple[object, ...]
 
 
 def _parse_number(text: str) -> int | None:
-    # blang/semver: ASCII digits, no leading zero, fits in uint64.
-    if not (text.isascii() and text.isdigit()) or (len(text) > 1 and text[0] == "0"):
+    # blang/semver: no leading zero, fits in uint64 (the shape, ASCII digits, is checked by _SEMVER). The length
+    # is checked first: a registry can list a tag of thousands of digits, which int() refuses (ValueError).
+    if len(text) > _UINT64_MAX_DIGITS or (len(text) > 1 and text[0] == "0"):
         return None
     number = int(text)
     return number if number <= _UINT64_MAX else None
 
 
-def _parse_semver(text: str) -> _Version | None:
-    parts = text.split(".", 2)
-    if len(parts) != 3:
+def _newest_first(text: str) -> _Key | None:
+    """The sort key of a semantic version, newest first by semver precedence; None when `text` is not one.
+
+    Build metadata is not part of precedence. In a prerelease, numeric identifiers rank below
+    alphanumeric ones, numbers compare as numbers and text as ASCII text.
+    """
+    match = _SEMVER.fullmatch(text)
+    if match is None:
         return None
-    patch_text, plus, build = parts[2].partition("+")
-    patch_text, dash, prerelease_text = patch_text.partition("-")
-    major, minor, patch = (_parse_number(part) for part in (parts[0], parts[1], patch_text))
+    major, minor, patch = _parse_number(match[1]), _parse_number(match[2]), _parse_number(match[3])
     if major is None or minor is None or patch is None:
         return None
-    prerelease: list[int | str] = []
-    for identifier in prerelease_text.split(".") if dash else []:
-        if identifier.isascii() and identifier.isdigit():
+    if not match[4]:
+        return (-major, -minor, -patch, _RELEASE)
+    identifiers: list[_Key] = []
+    for identifier in match[4].split("."):
+        if identifier.isdigit():
             number = _parse_number(identifier)
             if number is None:
                 return None
-            prerelease.append(number)
-        elif _IDENTIFIER.fullmatch(identifier):
-            prerelease.append(identifier)
+            identifiers.append((1, -number))
         else:
-            return None
-    if plus and not all(_IDENTIFIER.fullmatch(identifier) for identifier in build.split(".")):
-        return None
-    return _Version(major, minor, patch, tuple(prerelease))
+            identifiers.append((0, identifier.translate(_MIRRORED) + _IDENTIFIER_END))
+    return (-major, -minor, -patch, (1, *identifiers, _PRERELEASE_END))
 
 
-def _rank(tag: str) -> _RankedTag:
+def _sort_key(tag: str) -> _Key:
+    # Within the version groups, equal versions put the tag without "v" first; then the tag decides.
     if tag == "latest":
-        return _RankedTag(tag, _Rank.LATEST)
+        return (_LATEST, (), "", tag)
     prefix, short = ("v", tag[1:]) if tag.startswith("v") else ("", tag)
-    version = _parse_semver(short)
+    if not short[:1].isdigit() or "." not in short:  # most tags: cannot be a version, so no parsing
+        return (_OTHER, (), "", tag)
+    version = _newest_first(short)
     if version is not None:
-        return _RankedTag(tag, _Rank.FULL, version, prefix)
+        return (_FULL_VERSION, version, prefix, tag)
     if _MINOR.fullmatch(short):
-        version = _parse_semver(f"{short}.0")
+        version = _newest_first(f"{short}.0")
     elif match := _MINOR_WITH_SUFFIX.fullmatch(short):
-        version = _parse_semver(short.replace(match[1], f"{match[1]}.0", 1))
+        version = _newest_first(short.replace(match[1], f"{match[1]}.0", 1))
     if version is not None:
-        return _RankedTag(tag, _Rank.MINOR, version, prefix)
-    return _RankedTag(tag, _Rank.OTHER, prefix=prefix)
-
-
-def _sign(left: _Comparable, right: _Comparable) -> int:
-    return (left > right) - (left < right)
-
-
-def _compare_identifiers(left: int | str, right: int | str) -> int:
-    if isinstance(left, int) and isinstance(right, int):
-        return _sign(left, right)
-    if isinstance(left, str) and isinstance(right, str):
-        return _sign(left, right)
-    # Numeric identifiers sort below alphanumeric ones.
-    return -1 if isinstance(left, int) else 1
-
-
-def _compare_versions(left: _Version, right: _Version) -> int:
-    for a, b in ((left.major, right.major), (left.minor, right.minor), (left.patch, right.patch)):
-        if a != b:
-            return _sign(a, b)
-    if not left.prerelease or not right.prerelease:
-        # A release is newer than any of its prereleases.
-        return _sign(not left.prerelease, not right.prerelease)
-    for a_id, b_id in zip(left.prerelease, right.prerelease, strict=False):
-        result = _compare_identifiers(a_id, b_id)
-        if result:
-            return result
-    return _sign(len(left.prerelease), len(right.prerelease))
-
-
-def _compare(left: _RankedTag, right: _RankedTag) -> int:
-    if left.rank != right.rank:
-        return _sign(left.rank, right.rank)
-    if left.version is not None and right.version is not None:
-        newest_first = _compare_versions(right.version, left.version)
-        if newest_first:
-            return newest_first
-        if left.prefix != right.prefix:
-            return _sign(left.prefix, right.prefix)
-    return _sign(left.tag, right.tag)
+        return (_MINOR_VERSION, version, prefix, tag)
+    return (_OTHER, (), "", tag)
 
 
 def prioritize_tags(tags: Iterable[str]) -> list[str]:
-    """The tags in OpenShift's import order (see the module docstring)."""
-    ranked = sorted((_rank(tag) for tag in tags), key=functools.cmp_to_key(_compare))
-    return [item.tag for item in ranked]
+    """The tags in OpenShift's import order (see the module docstring).
+
+    Each tag is read once into a sort key, not once per comparison: a registry can list tens of thousands.
+    """
+    return sorted(tags, key=_sort_key)

@@ -216,7 +216,8 @@ def repository_tags_to_import(
 
     Tags named in spec are imported through their spec tag instead. A limit of 0 or less means no limit.
     """
-    candidates = [tag for tag in repository_tags if tag not in set(spec_tags)]
+    named = set(spec_tags)  # built once: a repository can list tens of thousands of tags
+    candidates = [tag for tag in repository_tags if tag not in named]
     if limit <= 0:
         return candidates, []
     return candidates[:limit], candidates[limit:]

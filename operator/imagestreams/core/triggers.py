@@ -22,8 +22,12 @@ from enum import StrEnum
 from typing import Any
 
 from imagestreams.api.imagestream import STREAM_NAME_PATTERN, ImageStream, ReferencePolicyType
+from imagestreams.core.jsonlimits import load_json
 
 TRIGGERS_ANNOTATION = "image.openshift.io/triggers"
+# A trigger takes about 120 characters, so this is room for hundreds of containers; the annotation is parsed on
+# every workload event in the cluster, and Kubernetes alone would let it reach 256 KiB.
+TRIGGERS_ANNOTATION_MAX_LENGTH = 64 * 1024
 IMAGE_STREAM_TAG = "ImageStreamTag"
 
 CONTAINERS = "containers"
@@ -50,11 +54,14 @@ POD_SPEC_PATHS: dict[WorkloadKind, tuple[str, ...]] = {
 }
 
 _INDEX_SELECTOR = re.compile(r"[0-9]+")
+# More digits than any container list can have entries; also keeps int() far from its 4300-digit limit.
+_MAX_INDEX_DIGITS = 18
 # Exactly what OpenShift accepts: double quotes, no whitespace anywhere.
 _NAME_SELECTOR = re.compile(r'\?\(@\.name=="([^"\s]+)"\)')
-# What people write instead (single quotes, spaces): used only to suggest the fix.
-_LOOSE_NAME_SELECTOR = re.compile(r"""\?\(\s*@\.name\s*==?\s*['"]?\s*([^'"\s)]+)\s*['"]?\s*\)""")
+_LOOSE_NAME = re.compile(r"""[^'"\s)]+""")
 _STREAM_NAME = re.compile(STREAM_NAME_PATTERN)
+# User text quoted in a message is cut here: a Warning should say what is wrong, not repeat 256 KiB.
+_SHOWN_TEXT_LENGTH = 200
 
 
 class TriggerError(ValueError):
@@ -101,10 +108,57 @@ def _example_annotation(kind: WorkloadKind) -> str:
     return f'[{{"from": {{"kind": "ImageStreamTag", "name": "app:latest"}}, "fieldPath": "{path}"}}]'
 
 
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN_TEXT_LENGTH else text[:_SHOWN_TEXT_LENGTH] + "..."
+
+
+def _loose_container_name(selector: str) -> str | None:
+    """The NAME in what people write instead of ?(@.name=="NAME"): single quotes, no quotes, spaces, one "=".
+
+    Used only to suggest the fix. Read by hand rather than by one regex: adjacent optional parts such as
+    `\\s*['"]?\\s*` make a backtracking regex quadratic in a run of spaces, and this runs on every workload event.
+    """
+    if not (selector.startswith("?(") and selector.endswith(")")):
+        return None
+    rest = selector[2:-1].lstrip()
+    if not rest.startswith("@.name"):
+        return None
+    rest = rest.removeprefix("@.name").lstrip()
+    if not rest.startswith("="):
+        return None
+    after_one = rest[1:]
+    # "==" is tried first; a single "=" covers a name that itself starts with "=".
+    candidates = (after_one[1:], after_one) if after_one.startswith("=") else (after_one,)
+    for candidate in candidates:
+        name = _without_quotes(candidate.strip())
+        if _LOOSE_NAME.fullmatch(name):
+            return name
+    return None
+
+
+def _without_quotes(text: str) -> str:
+    """Text without one quote (and the spaces inside it) at either end: `' web '` becomes `web`."""
+    if text[:1] in ("'", '"'):
+        text = text[1:].lstrip()
+    if text[-1:] in ("'", '"'):
+        text = text[:-1].rstrip()
+    return text
+
+
+def _index(selector: str) -> int | None:
+    if not _INDEX_SELECTOR.fullmatch(selector):
+        return None
+    if len(selector.lstrip("0")) > _MAX_INDEX_DIGITS:
+        raise TriggerError(
+            f"container index {_shown(selector)} is too large: it has more than {_MAX_INDEX_DIGITS} digits"
+        )
+    return int(selector)
+
+
 def parse_field_path(raw: str, kind: WorkloadKind) -> FieldPath:
     """Parse a fieldPath with OpenShift's grammar; raises TriggerError with the fix in the message."""
     prefix = pod_spec_prefix(kind) + "."
-    where = f'fieldPath "{raw}"'
+    where = f'fieldPath "{_shown(raw)}"'
     if not raw.startswith(prefix):
         # OpenShift silently skips a trigger whose path does not start with the kind's pod-spec path.
         # That silent skip (typically a Deployment's path copied onto a CronJob) is the most common
@@ -115,7 +169,8 @@ def parse_field_path(raw: str, kind: WorkloadKind) -> FieldPath:
                 hint = f"; replace {other} with {pod_spec_prefix(kind)}"
                 # When the rest of the path is wrong too, the prefix is still the first thing to fix.
                 with contextlib.suppress(TriggerError):
-                    hint = f"; write {parse_field_path(prefix + raw[len(other) + 1 :], kind).render(kind)}"
+                    fixed = parse_field_path(prefix + raw[len(other) + 1 :], kind)
+                    hint = f"; write {_shown(fixed.render(kind))}"
                 break
         raise TriggerError(
             f'{where}: a {kind.value} trigger must start with "{prefix}" (the pod template of a {kind.value}){hint}'
@@ -125,40 +180,42 @@ def parse_field_path(raw: str, kind: WorkloadKind) -> FieldPath:
     list_name, bracket, rest = rest.partition("[")
     if list_name not in CONTAINER_LISTS:
         raise TriggerError(
-            f'{where}: triggers can only set container images; the path must be {shape}, not "{list_name}"'
+            f'{where}: triggers can only set container images; the path must be {shape}, not "{_shown(list_name)}"'
         )
     selector, bracket_close, tail = rest.partition("]")
     if not bracket or not bracket_close:
         raise TriggerError(f"{where}: the path must be {shape}, with a selector in [ ]")
     if tail != ".image":
-        raise TriggerError(f'{where}: the path must end in "].image" ({shape}); found "{tail}" after the selector')
-    if _INDEX_SELECTOR.fullmatch(selector):
-        return FieldPath(list_name, int(selector), None)
+        raise TriggerError(
+            f'{where}: the path must end in "].image" ({shape}); found "{_shown(tail)}" after the selector'
+        )
+    index = _index(selector)
+    if index is not None:
+        return FieldPath(list_name, index, None)
     match = _NAME_SELECTOR.fullmatch(selector)
     if match:
         return FieldPath(list_name, None, match.group(1))
     problem = f'{where}: the container selector must be a decimal index or ?(@.name=="NAME") with double quotes'
-    loose = _LOOSE_NAME_SELECTOR.fullmatch(selector)
-    if loose:
-        problem += f"; write {FieldPath(list_name, None, loose.group(1)).render(kind)}"
+    loose = _loose_container_name(selector)
+    if loose is not None:
+        problem += f"; write {_shown(FieldPath(list_name, None, loose).render(kind))}"
     raise TriggerError(problem)
 
 
 def _split_stream_tag(name: str) -> tuple[str, str]:
     stream, sep, tag = name.partition(":")
     example = 'e.g. "app:latest"'
+    where = f'from.name "{_shown(name)}"'
     if "@" in name:
-        raise TriggerError(
-            f'from.name "{name}" names an image by digest; a trigger follows a tag: use <stream>:<tag>, {example}'
-        )
+        raise TriggerError(f"{where} names an image by digest; a trigger follows a tag: use <stream>:<tag>, {example}")
     if not sep or not stream or not tag:
         # OpenShift skips a name without ":" (SplitImageStreamTag fails); here it is reported.
-        raise TriggerError(f'from.name "{name}" must be <stream>:<tag>, {example}')
+        raise TriggerError(f"{where} must be <stream>:<tag>, {example}")
     if ":" in tag:
-        raise TriggerError(f'from.name "{name}" has more than one ":"; it must be <stream>:<tag>, {example}')
+        raise TriggerError(f'{where} has more than one ":"; it must be <stream>:<tag>, {example}')
     if not _STREAM_NAME.fullmatch(stream):
         raise TriggerError(
-            f'from.name "{name}": "{stream}" is not a valid image stream name '
+            f'{where}: "{_shown(stream)}" is not a valid image stream name '
             "(lowercase letters and digits, separated by single '.', '_' or '-')"
         )
     return stream, tag
@@ -169,13 +226,13 @@ def _optional_string(entry: Mapping[str, Any], key: str, label: str) -> str:
     if value is None:  # json.Unmarshal leaves a null string field empty
         return ""
     if not isinstance(value, str):
-        raise TriggerError(f"{label} must be a JSON string, not {json.dumps(value)}")
+        raise TriggerError(f"{label} must be a JSON string, not {_shown(json.dumps(value))}")
     return value
 
 
 def _parse_entry(entry: object, kind: WorkloadKind, namespace: str) -> Trigger:
     if not isinstance(entry, dict):
-        raise TriggerError(f"each trigger must be a JSON object, not {json.dumps(entry)}")
+        raise TriggerError(f"each trigger must be a JSON object, not {_shown(json.dumps(entry))}")
     source = entry.get("from")
     if source is None:
         source = {}
@@ -185,7 +242,7 @@ def _parse_entry(entry: object, kind: WorkloadKind, namespace: str) -> Trigger:
     if source_kind != IMAGE_STREAM_TAG:
         # OpenShift silently ignores triggers of any other kind; a trigger that can never fire is
         # almost always a typo or a misunderstanding, so it is rejected here with the fix.
-        found = f'"{source_kind}"' if source_kind else "missing"
+        found = f'"{_shown(source_kind)}"' if source_kind else "missing"
         raise TriggerError(f'from.kind must be "ImageStreamTag" (found {found}): triggers follow image stream tags')
     stream, tag = _split_stream_tag(_optional_string(source, "name", "from.name"))
     source_namespace = _optional_string(source, "namespace", "from.namespace") or namespace
@@ -204,7 +261,7 @@ def _parse_entry(entry: object, kind: WorkloadKind, namespace: str) -> Trigger:
         # The OpenShift docs show "paused": "false"; OpenShift's json.Unmarshal rejects it (and with it the
         # whole annotation), and so does this.
         raise TriggerError(
-            f"paused must be a JSON boolean, not {json.dumps(paused)}: write "
+            f"paused must be a JSON boolean, not {_shown(json.dumps(paused))}: write "
             f'"paused": {"true" if str(paused).strip().lower() == "true" else "false"} without quotes'
         )
     return Trigger(stream, tag, source_namespace, field_path, raw_path, paused)
@@ -217,8 +274,13 @@ def parse_triggers(annotation: str, kind: WorkloadKind, namespace: str) -> list[
     or a duplicate fieldPath makes the controller ignore every trigger of the object).
     Errors name the trigger by its position, counting from 1.
     """
+    if len(annotation) > TRIGGERS_ANNOTATION_MAX_LENGTH:
+        raise TriggerError(
+            f"{TRIGGERS_ANNOTATION} is {len(annotation)} characters long; the limit is "
+            f"{TRIGGERS_ANNOTATION_MAX_LENGTH} (64 KiB)"
+        )
     try:
-        data = json.loads(annotation)
+        data = load_json(annotation)
     except ValueError as error:
         raise TriggerError(
             f"{TRIGGERS_ANNOTATION} is not valid JSON ({error}); it must be a JSON array such as "
@@ -239,7 +301,7 @@ def parse_triggers(annotation: str, kind: WorkloadKind, namespace: str) -> list[
         first = seen.setdefault(trigger.raw_field_path, number)
         if first != number:
             raise TriggerError(
-                f'triggers {first} and {number} both have fieldPath "{trigger.raw_field_path}": duplicate '
+                f'triggers {first} and {number} both have fieldPath "{_shown(trigger.raw_field_path)}": duplicate '
                 "triggers are not allowed and OpenShift ignores the whole annotation; keep one of them"
             )
         triggers.append(trigger)
@@ -338,15 +400,15 @@ def desired_changes(
             continue
         container, problem = _find_container(spec, kind, trigger.field_path)
         if container is None:
-            problems.append(f'fieldPath "{trigger.raw_field_path}": {problem}')
+            problems.append(f'fieldPath "{_shown(trigger.raw_field_path)}": {problem}')
             continue
         key = (trigger.field_path.container_list, str(container.get("name", "")))
         other = claimed.setdefault(key, trigger)
         if other is not trigger:
             # OpenShift lets the last one win silently; `oc set triggers` allows one trigger per container.
             problems.append(
-                f'fieldPaths "{other.raw_field_path}" and "{trigger.raw_field_path}" select the same container '
-                f'"{key[1]}"; only one trigger may set a container\'s image: remove one of them'
+                f'fieldPaths "{_shown(other.raw_field_path)}" and "{_shown(trigger.raw_field_path)}" select the same '
+                f'container "{_shown(key[1])}"; only one trigger may set a container\'s image: remove one of them'
             )
             continue
         old = container.get("image")

@@ -2,6 +2,11 @@
 
 Values may hold commas inside quotes (`scope="repository:x:pull,push"`), so parameters are read with a
 quoted-string grammar, never by splitting on commas.
+
+The header comes from whatever answers on the registry's address, so parsing is linear and bounded:
+each pattern is anchored and possessive (no part of a value is scanned twice), and reading stops after
+`MAX_CHALLENGES` challenges or `MAX_PARAMETERS` parameters in one challenge. Registries send one or two
+challenges with at most five parameters.
 """
 
 from __future__ import annotations
@@ -10,10 +15,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_SCHEME = re.compile(rf"[\s,]*({_TOKEN})(?=\s|,|$)")
-_PARAM = re.compile(rf'[\s,]*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|(?:[^\s,"=][^\s,"]*)?)\s*(?=,|$)')
-_TOKEN68 = re.compile(r"\s+([A-Za-z0-9._~+/-]+=*)\s*(?=,|$)")
+MAX_CHALLENGES = 16
+MAX_PARAMETERS = 32
+
+# Possessive quantifiers (*+, ++) never give back what they matched: safe here because each is followed
+# by a character it cannot match, and they keep a failing match from retrying every split of a long run.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]++"
+_QUOTED = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_SCHEME = re.compile(rf"[\s,]*+({_TOKEN})(?=\s|,|$)")
+_PARAM = re.compile(rf'[\s,]*+({_TOKEN})\s*+=\s*+({_QUOTED}|(?:[^\s,"=][^\s,"]*+)?)\s*+(?=,|$)')
+_TOKEN68 = re.compile(r"\s++([A-Za-z0-9._~+/-]++=*+)\s*+(?=,|$)")
 _ESCAPE = re.compile(r"\\(.)")
 
 
@@ -57,10 +68,14 @@ def _unquote(value: str) -> str:
 
 
 def parse_challenges(header: str) -> list[Challenge]:
-    """All challenges in one WWW-Authenticate header value; unparsable trailing text is ignored."""
+    """The challenges in one WWW-Authenticate header value.
+
+    Unparsable trailing text is ignored, and so is everything after MAX_CHALLENGES challenges or after
+    MAX_PARAMETERS parameters of one challenge.
+    """
     challenges: list[Challenge] = []
     position = 0
-    while position < len(header):
+    while position < len(header) and len(challenges) < MAX_CHALLENGES:
         scheme = _SCHEME.match(header, position)
         if not scheme:
             break
@@ -70,13 +85,14 @@ def parse_challenges(header: str) -> list[Challenge]:
         if token68 and not _PARAM.match(header, position):
             params[""] = token68.group(1)
             position = token68.end()
-        while True:
-            param = _PARAM.match(header, position)
-            if not param:
-                break
+        read = 0
+        while read < MAX_PARAMETERS and (param := _PARAM.match(header, position)):
             params.setdefault(param.group(1).lower(), _unquote(param.group(2)))
             position = param.end()
+            read += 1
         challenges.append(Challenge(scheme.group(1).lower(), params))
+        if read == MAX_PARAMETERS:
+            break  # parameters beyond the limit could be misread as another challenge
     return challenges
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from http import HTTPStatus
 
+from imagestreams.core.jsonlimits import load_json
+
 MAX_DETAIL_CHARS = 200
 
 
@@ -71,8 +73,8 @@ class ErrorDetail:
 def parse_error_body(body: bytes) -> tuple[ErrorDetail, ...]:
     """The `errors` array of a registry error body ({"errors": [{"code", "message", "detail"}]}), if any."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = load_json(body)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, JSONNestingError
         return ()
     if not isinstance(document, dict) or not isinstance(document.get("errors"), list):
         return ()

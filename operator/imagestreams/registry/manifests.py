@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from imagestreams.core.jsonlimits import load_json
 from imagestreams.registry.models import ImageMetadata, Layer, ManifestChild
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -23,14 +23,15 @@ IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 # schema 2 to schema 1 (under another digest) without the schema 2 type.
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+# Possessive quantifiers (*+, ++) keep these linear on hostile names: each is followed by a character it cannot
+# match, so giving text back could never make a match succeed. A host label is alphanumeric runs joined by dashes.
+_COMPONENT = r"[a-z0-9]++(?:(?:[._]|__|-++)[a-z0-9]++)*+"
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*+")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _DIGEST = re.compile(r"(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})")
-_DIGEST_SHAPE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
-_HOST = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
-)
+_DIGEST_SHAPE = re.compile(r"[a-z0-9]++(?:[.+_-][a-z0-9]++)*+:[a-zA-Z0-9=_-]++")
+_LABEL = r"[A-Za-z0-9]++(?:-++[A-Za-z0-9]++)*+"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*+|\[[0-9A-Fa-f:.]++\])(?::[0-9]{{1,5}})?")
 
 
 class ManifestError(ValueError):
@@ -125,8 +126,8 @@ def _descriptor(entry: Any, what: str) -> Descriptor:
 
 def _load_object(body: bytes, what: str) -> dict[str, Any]:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = load_json(body)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, JSONNestingError
         raise ManifestError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ManifestError(f"{what} is not a JSON object")

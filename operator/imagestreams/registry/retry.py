@@ -32,8 +32,10 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(int(value))
+    if value.isascii() and value.isdigit():
+        # float(), not int(): int() refuses more than 4300 digits (ValueError), and float(int()) overflows.
+        delay = float(value)
+        return delay if math.isfinite(delay) else None
     try:
         seconds = float(value)
     except ValueError:
