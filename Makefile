@@ -33,6 +33,7 @@ bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.
 	$(PY) bench/parse_worst.py
 	$(PY) bench/orphans.py
 	$(PY) bench/self_healing.py
+	$(PY) bench/isolation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

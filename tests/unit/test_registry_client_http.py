@@ -46,6 +46,7 @@ from imagestreams.registry import (
     Reason,
     RegistryClient,
     RegistryError,
+    on_behalf_of,
 )
 
 FAST = ClientSettings(backoff_base=0.01, backoff_max=0.05, read_timeout=2.0, connect_timeout=2.0, per_registry_rate=0)
@@ -504,6 +505,58 @@ async def test_concurrency_and_rate_are_limited_per_registry(servers: Servers) -
     assert requests == 19
     assert servers.registry.max_in_flight == 2
     assert elapsed >= (requests - 1) / 20  # burst 1 at 20/s
+
+
+async def _queue_heads(client: RegistryClient, host: str, namespace: str, digests: dict[str, str]) -> list[Any]:
+    """One HEAD per tag (the digests are known), all queued at once on behalf of `namespace`."""
+
+    async def head(tag: str) -> Any:
+        with on_behalf_of(namespace):
+            return await client.resolve(host, "team/big", tag, insecure=True, known_digests=frozenset(digests.values()))
+
+    return [asyncio.create_task(head(tag)) for tag in digests]
+
+
+async def test_a_namespace_with_many_requests_waiting_does_not_delay_another(servers: Servers) -> None:
+    image = unique_image("shared")
+    digests = {f"t{n}": servers.registry.push("team/big", f"t{n}", image) for n in range(40)}
+    servers.registry.push("team/small", "v1", unique_image("small"))
+    settings = dataclasses.replace(FAST, per_registry_rate=20, per_registry_burst=1)
+    async with RegistryClient(settings) as client:
+        with on_behalf_of("big"):
+            await client.resolve(servers.host, "team/big", "t0", insecure=True)  # ping; the image is cached
+        big = await _queue_heads(client, servers.host, "big", digests)  # 40 requests: 2 s at 20 a second
+        await asyncio.sleep(0.1)
+        assert client.namespaces_waiting(servers.host) == {"big"}
+        started = time.monotonic()
+        with on_behalf_of("small"):
+            await client.resolve(servers.host, "team/small", "v1", insecure=True)  # HEAD, GET manifest, GET config
+        elapsed = time.monotonic() - started
+        remaining = sum(1 for task in big if not task.done())
+        await asyncio.gather(*big)
+    # Three requests, each waiting at most one turn of "big": about 6 tokens at 20 a second, not 40.
+    assert elapsed < 0.8, elapsed
+    assert remaining > 10
+
+
+async def test_requests_that_stop_waiting_give_their_turns_back(servers: Servers) -> None:
+    image = unique_image("shared")
+    digests = {f"t{n}": servers.registry.push("team/big", f"t{n}", image) for n in range(40)}
+    settings = dataclasses.replace(FAST, per_registry_rate=20, per_registry_burst=1)
+    async with RegistryClient(settings) as client:
+        await client.resolve(servers.host, "team/big", "t0", insecure=True)
+        big = await _queue_heads(client, servers.host, "big", digests)
+        await asyncio.sleep(0.1)
+        for task in big:  # the streams were deleted, or their deadline passed
+            task.cancel()
+        await asyncio.gather(*big, return_exceptions=True)
+        assert client.namespaces_waiting(servers.host) == frozenset()
+        heads = servers.registry.count("HEAD", "/manifests/")
+        started = time.monotonic()
+        await client.resolve(servers.host, "team/big", "t1", insecure=True)  # the same namespace, even
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.5, elapsed  # not behind 40 booked turns (2 s)
+    assert servers.registry.count("HEAD", "/manifests/") == heads + 1  # the cancelled ones were never sent
 
 
 # --- ping --------------------------------------------------------------------------------------------------------

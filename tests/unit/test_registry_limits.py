@@ -1,29 +1,8 @@
-"""Token bucket and LRU cache."""
+"""The client's LRU cache (the request budget is tested in test_fairness.py)."""
 
 from __future__ import annotations
 
-from imagestreams.registry.limits import LRUCache, TokenBucket
-
-
-def test_burst_then_rate() -> None:
-    bucket = TokenBucket(rate=5.0, burst=10)
-    waits = [bucket.reserve(0.0) for _ in range(12)]
-    assert waits[:10] == [0.0] * 10
-    assert waits[10:] == [0.2, 0.4]  # queued callers get successive slots
-
-
-def test_bucket_refills_up_to_burst() -> None:
-    bucket = TokenBucket(rate=2.0, burst=2)
-    assert [bucket.reserve(0.0), bucket.reserve(0.0)] == [0.0, 0.0]
-    assert bucket.reserve(0.0) == 0.5
-    assert bucket.reserve(100.0) == 0.0  # long idle: refilled, but only to the burst
-    assert bucket.reserve(100.0) == 0.0
-    assert bucket.reserve(100.0) == 0.5
-
-
-def test_non_positive_rate_means_unlimited() -> None:
-    bucket = TokenBucket(rate=0, burst=1)
-    assert all(bucket.reserve(0.0) == 0.0 for _ in range(100))
+from imagestreams.registry.limits import LRUCache
 
 
 def test_lru_evicts_least_recently_used() -> None:

@@ -1,11 +1,13 @@
-"""Scheduling spreads checks and honours the budget; settings come from the environment with clear errors."""
+"""Scheduling spreads checks and shares the budget fairly by namespace; settings come from the environment with
+clear errors."""
 
 from __future__ import annotations
 
 import pytest
 
 from imagestreams.api.settings import OperatorSettings, SettingsError
-from imagestreams.core.schedule import TokenBucket, next_due, spread_offset
+from imagestreams.controller.reconciler import Scheduler, StreamCache
+from imagestreams.core.schedule import next_due, spread_offset
 
 
 def test_spread_offset_is_stable_and_within_the_interval() -> None:
@@ -29,15 +31,64 @@ def test_checks_follow_a_fixed_grid_per_tag() -> None:
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:
-    bucket = TokenBucket(per_minute=60, burst=2)
-    assert [bucket.try_take(100.0) for _ in range(3)] == [True, True, False]
+    scheduler = Scheduler(OperatorSettings(max_scheduled_imports_per_minute=60))
+    bucket = scheduler.budget
+    bucket.take_up_to(0.0, 1000)  # spend the burst (2 x 60)
+    assert [bucket.try_take(100.0) for _ in range(101)] == [True] * 100 + [False]
     assert bucket.try_take(100.5) is False
     assert bucket.try_take(101.0) is True
 
 
 def test_unlimited_budget() -> None:
-    bucket = TokenBucket(per_minute=0, burst=0)
-    assert all(bucket.try_take(1.0) for _ in range(1000))
+    for per_minute in (0, -1):
+        bucket = Scheduler(OperatorSettings(max_scheduled_imports_per_minute=per_minute)).budget
+        assert all(bucket.try_take(1.0) for _ in range(1000))
+
+
+def scheduled_stream(namespace: str, name: str, tags: int) -> dict[str, object]:
+    spec_tags = [
+        {
+            "name": f"t{n}",
+            "from": {"kind": "DockerImage", "name": f"registry.example/{namespace}/{name}:t{n}"},
+            "importPolicy": {"scheduled": True},
+        }
+        for n in range(tags)
+    ]
+    return {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStream",
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": {"tags": spec_tags},
+    }
+
+
+def test_the_scheduled_budget_is_shared_fairly_by_namespaces() -> None:
+    """A namespace with a thousand scheduled tags, created first, cannot starve two namespaces with one each."""
+    settings = OperatorSettings(max_scheduled_imports_per_minute=6, scheduled_interval_seconds=60)
+    cache = StreamCache()
+    cache.put(("big", "many"), scheduled_stream("big", "many", 1000))
+    cache.put(("team-a", "app"), scheduled_stream("team-a", "app", 1))
+    cache.put(("team-b", "app"), scheduled_stream("team-b", "app", 1))
+    scheduler = Scheduler(settings, started=0.0)
+    scheduler.budget.take_up_to(60.0, 1000)  # the burst is spent: one check every 10 s from now on
+    rounds = [scheduler.due(cache, now) for now in (70.0, 80.0, 90.0, 100.0)]
+    namespaces = [sorted(key[0] for key in due) for due in rounds]
+    assert [len(tags) for due in rounds for tags in due.values()] == [1, 1, 1, 1]
+    # Every namespace within three checks, whatever the order of the streams in the cache.
+    assert sorted(ns for names in namespaces[:3] for ns in names) == ["big", "team-a", "team-b"]
+    assert namespaces[3] == ["big"]  # the others have nothing left due; big gets the budget
+
+
+def test_within_a_namespace_the_longest_due_goes_first() -> None:
+    settings = OperatorSettings(max_scheduled_imports_per_minute=60, scheduled_interval_seconds=60)
+    cache = StreamCache()
+    cache.put(("ns", "app"), scheduled_stream("ns", "app", 20))
+    scheduler = Scheduler(settings, started=0.0)
+    scheduler.budget.take_up_to(60.0, 1000)
+    [tags] = scheduler.due(cache, 60.0 + 1.0).values()  # everything due; one check allowed (1 s at 60 a minute)
+    [tag] = tags
+    first = min(range(20), key=lambda n: spread_offset(f"ns/app/t{n}", 60))
+    assert tag == f"t{first}"
 
 
 def test_settings_from_environment() -> None:

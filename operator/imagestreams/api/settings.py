@@ -34,19 +34,30 @@ class OperatorSettings(BaseModel):
         900.0, ge=1, description="How often scheduled tags are re-imported (OpenShift: 15 minutes)."
     )
     max_scheduled_imports_per_minute: int = Field(
-        60, description="Budget for scheduled imports across all streams; 0 or less means unlimited."
+        60,
+        description="Budget for scheduled imports across all streams, shared fairly by namespaces; 0 or less means "
+        "unlimited.",
     )
     max_repository_tags: int = Field(
         50, description="Tags imported from spec.dockerImageRepository; the rest are reported (OpenShift: 50)."
     )
-    import_workers: int = Field(4, ge=1, le=64, description="Streams imported concurrently.")
+    import_workers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Streams decided and written at the same time; a stream waiting on a registry holds no worker.",
+    )
     resync_interval_seconds: float = Field(
         600.0,
         ge=0,
         description="How often every stream and triggered workload is checked again, as a safety net; 0: never.",
     )
-    registry_concurrency: int = Field(4, ge=1, description="Concurrent requests per registry.")
-    registry_rate: float = Field(5.0, gt=0, description="Requests per second per registry.")
+    registry_concurrency: int = Field(
+        4, ge=1, description="Concurrent requests per registry, shared fairly by the namespaces waiting."
+    )
+    registry_rate: float = Field(
+        5.0, gt=0, description="Requests per second per registry, shared fairly by the namespaces waiting."
+    )
     platform_os: str = Field("linux", description="Preferred OS when a tag's source is multi-arch.")
     platform_architecture: str = Field("amd64", description="Preferred architecture for multi-arch sources.")
     extra_ca_file: str | None = Field(None, description="A PEM bundle trusted for registries besides the system CAs.")

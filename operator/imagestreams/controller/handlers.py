@@ -51,7 +51,8 @@ class Runtime:
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
         self.cache = StreamCache()
-        self.queue: WorkQueue[StreamKey] = WorkQueue()
+        # import_workers slots for streams being decided or written; a stream waiting on a registry gives its slot up.
+        self.queue: WorkQueue[StreamKey] = WorkQueue(settings.import_workers, name="import")
         self.scheduler = Scheduler(settings)
         self.kube = AsyncClient(field_manager="imagestream-operator")
         self.access = PullAccess(self.kube)
@@ -80,6 +81,7 @@ class Runtime:
             streams=self.cache.stream,
             access=self.access,
             reuse_seconds=settings.scheduled_interval_seconds * 0.9,
+            idle=self.queue.idle,
         )
         self.reconciler = Reconciler(
             cache=self.cache,
@@ -95,7 +97,7 @@ class Runtime:
             access=self.access,
             post_event=functools.partial(post_event, self.kube),
         )
-        self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue()
+        self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue(TRIGGER_WORKERS, name="trigger")
         self.tasks: list[asyncio.Task[None]] = []
         self.streams_listed = asyncio.Event()
         self.deleted_at_start: set[StreamKey] = set()  # deleted before the initial listing was matched
@@ -105,20 +107,26 @@ class Runtime:
         self.waiting: dict[tuple[int, Any], tuple[WorkQueue[Any], frozenset[str]]] = {}
 
     def start(self) -> None:
-        for number in range(self.settings.import_workers):
-            self.tasks.append(asyncio.create_task(self.queue.run_worker(self._process), name=f"import-worker-{number}"))
+        self.tasks.append(asyncio.create_task(self.queue.run(self._process), name="import-workers"))
         self.tasks.append(asyncio.create_task(self._schedule(), name="import-scheduler"))
         self.tasks.append(asyncio.create_task(self._revive_after_outage(), name="api-outage-watch"))
         if self.settings.resync_interval_seconds > 0:
             self.tasks.append(asyncio.create_task(self._resync(), name="resync"))
         self.tasks.append(asyncio.create_task(self._wait_for_initial_streams(), name="initial-streams"))
-        for number in range(TRIGGER_WORKERS):
-            self.tasks.append(asyncio.create_task(self._trigger_worker(), name=f"trigger-worker-{number}"))
+        self.tasks.append(asyncio.create_task(self._trigger_workers(), name="trigger-workers"))
 
-    async def _trigger_worker(self) -> None:
+    async def _trigger_workers(self) -> None:
         # A workload seen before its stream would get a false "does not exist (yet)" Warning at every restart.
         await self.streams_listed.wait()
-        await self.workload_queue.run_worker(self._trigger)
+        await self.workload_queue.run(self._trigger)
+
+    def forget_stream(self, key: StreamKey, why: str) -> None:
+        """A stream is gone: drop it from the cache and the schedule, and cancel its import pass, and with it the
+        registry lookups that no other stream shares (their turns and connections are given back at once)."""
+        self.cache.remove(key)
+        self.scheduler.forget(key)
+        if self.queue.cancel(key):
+            logger.info("image stream %s/%s %s: its import and registry lookups in flight are cancelled", *key, why)
 
     async def _wait_for_initial_streams(self) -> None:
         """Let triggers run only once every stream that exists now is in the cache (or was deleted since).
@@ -286,8 +294,7 @@ class Runtime:
         ]
         for key in vanished:
             logger.info("resync: image stream %s/%s is gone; forgetting it", *key)
-            self.cache.remove(key)
-            self.scheduler.forget(key)
+            self.forget_stream(key, "is gone")
             for workload in self.triggers.workloads_for(*key):
                 self.workload_queue.add(workload)
 
@@ -366,8 +373,7 @@ async def stream_event(type: str, body: kopf.Body, namespace: str | None, name: 
         cached = _runtime.cache.bodies.get(key)
         if cached is not None and _uid(cached) != _uid(body):
             return  # the deletion of an earlier object of the same name: the cached one lives on
-        _runtime.cache.remove(key)
-        _runtime.scheduler.forget(key)
+        _runtime.forget_stream(key, "was deleted")
         if not _runtime.streams_listed.is_set():
             _runtime.deleted_at_start.add(key)
     else:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from lightkube import AsyncClient
 
 from imagestreams.api.imagestream import ImageManifestSummary, ImageStream, ImageSummary, TagReference
+from imagestreams.core.fairness import Demand
 from imagestreams.core.keyring import KeyringEntry, lookup
 from imagestreams.core.references import ImageReference, InvalidReference, parse_reference
 from imagestreams.core.registrypolicy import RegistryPolicy, split_host_port
@@ -29,7 +32,16 @@ from imagestreams.core.tags import (
 )
 from imagestreams.kube.access import AccessCheckFailed, PullAccess, pull_denied_message
 from imagestreams.kube.secrets import pull_secret_entries
-from imagestreams.registry import Credentials, ImportMode, Platform, RegistryClient, RegistryError, ResolvedImage
+from imagestreams.registry import (
+    Credentials,
+    ImportMode,
+    Platform,
+    RegistryClient,
+    RegistryError,
+    ResolvedImage,
+    SingleFlight,
+    on_behalf_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +52,13 @@ PREFER_OS_ANNOTATION = "importer.image.openshift.io/prefer-os"
 MAX_REMEMBERED_LOOKUPS = 10_000
 ADDRESS_CACHE_SECONDS = 60.0
 KEYRING_CACHE_SECONDS = 60.0
-# An overall bound per tag lookup, over the client's per-request timeouts and retries.
+# An overall bound per tag lookup, over the client's per-request timeouts and retries and its wait for a turn in
+# the registry's request budget.
 RESOLVE_DEADLINE_SECONDS = 120.0
 
 StreamLookup = Callable[[str, str], ImageStream | None]
+Idle = Callable[[], AbstractAsyncContextManager[None]]
+LookupKey = tuple[object, ...]
 
 
 @dataclass
@@ -56,9 +71,14 @@ class Importer:
     # Scheduled checks reuse a lookup of the same source made within this many seconds (one scheduling
     # interval), so streams sharing a source cost one registry lookup per round between them.
     reuse_seconds: float = 0.0
+    # Entered around the registry lookups of a pass: the work queue's worker slot is given up meanwhile, so a stream
+    # waiting on a registry (one that never answers, or its turn in a busy registry's budget) holds no worker that
+    # streams on other registries need.
+    idle: Idle = contextlib.nullcontext
     lookups: int = 0  # registry lookups made, for metrics and tests
-    _recent: dict[tuple[object, ...], tuple[float, ResolvedImage]] = field(default_factory=dict)
-    _inflight: dict[tuple[object, ...], asyncio.Task[ResolvedImage]] = field(default_factory=dict)
+    _recent: dict[LookupKey, tuple[float, ResolvedImage]] = field(default_factory=dict)
+    # Shared by every stream that needs the same lookup, and cancelled when none of them waits for it any more.
+    _flights: SingleFlight[LookupKey, ResolvedImage] = field(default_factory=SingleFlight)
     _addresses: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
     _keyrings: dict[str, tuple[float, list[KeyringEntry]]] = field(default_factory=dict)
 
@@ -76,9 +96,10 @@ class Importer:
             for name in tag_names
         )
         keyring = await self._keyring(namespace, fresh=bool(set(tag_names) - scheduled_only)) if needs_secrets else []
-        results = await asyncio.gather(
-            *(self._outcome(stream, spec_tags[name], keyring, reuse=name in scheduled_only) for name in tag_names)
-        )
+        async with self.idle():
+            results = await asyncio.gather(
+                *(self._outcome(stream, spec_tags[name], keyring, reuse=name in scheduled_only) for name in tag_names)
+            )
         return dict(zip(tag_names, results, strict=True))
 
     async def _keyring(self, namespace: str, *, fresh: bool) -> list[KeyringEntry]:
@@ -119,6 +140,7 @@ class Importer:
         state = tag_states(stream).get(tag.name)
         mode = (tag.import_policy.import_mode if tag.import_policy else None) or ImportMode.LEGACY
         return await self._resolve(
+            stream.metadata.get("namespace", ""),
             reference,
             reference.manifest_reference,
             keyring,
@@ -136,41 +158,49 @@ class Importer:
             reference = parse_reference(spec)
         except InvalidReference as error:
             return RepositoryResult(spec, {}, failure=Failure("InvalidSource", str(error)))
-        refusal = self._name_refusal(reference) or await self._address_refusal(reference.api_host)
+        refusal = self._name_refusal(reference)
         if refusal:
             return RepositoryResult(spec, {}, failure=Failure("Forbidden", refusal))
-        keyring = await pull_secret_entries(self.kube, stream.metadata.get("namespace", ""))
+        namespace = stream.metadata.get("namespace", "")
+        keyring = await pull_secret_entries(self.kube, namespace)
         insecure = _insecure_stream(stream)
-        try:
-            available = await self.registry.list_tags(
-                reference.api_host,
-                reference.normalized_repository,
-                credentials=pull_credentials(keyring, reference),
-                insecure=insecure,
-            )
-        except RegistryError as error:
-            return RepositoryResult(spec, {}, failure=Failure(error.reason, error.message))
-        spec_tags = [tag.name for tag in stream.spec.tags or []]
-        chosen, additional = repository_tags_to_import(prioritize_tags(available), spec_tags, limit)
-        states = tag_states(stream)
-        results = await asyncio.gather(
-            *(
-                self._resolve(
-                    reference,
-                    name,
-                    keyring,
-                    insecure=insecure,
-                    mode=ImportMode.LEGACY,
-                    preferred=None,
-                    known=frozenset(item.image for item in (states[name].items if name in states else None) or []),
+        async with self.idle():  # from here on the pass waits on DNS and the registry: no worker held
+            refusal = await self._address_refusal(reference.api_host)
+            if refusal:
+                return RepositoryResult(spec, {}, failure=Failure("Forbidden", refusal))
+            try:
+                with on_behalf_of(namespace):
+                    available = await self.registry.list_tags(
+                        reference.api_host,
+                        reference.normalized_repository,
+                        credentials=pull_credentials(keyring, reference),
+                        insecure=insecure,
+                    )
+            except RegistryError as error:
+                return RepositoryResult(spec, {}, failure=Failure(error.reason, error.message))
+            spec_tags = [tag.name for tag in stream.spec.tags or []]
+            chosen, additional = repository_tags_to_import(prioritize_tags(available), spec_tags, limit)
+            states = tag_states(stream)
+            results = await asyncio.gather(
+                *(
+                    self._resolve(
+                        namespace,
+                        reference,
+                        name,
+                        keyring,
+                        insecure=insecure,
+                        mode=ImportMode.LEGACY,
+                        preferred=None,
+                        known=frozenset(item.image for item in (states[name].items if name in states else None) or []),
+                    )
+                    for name in chosen
                 )
-                for name in chosen
             )
-        )
         return RepositoryResult(spec, dict(zip(chosen, results, strict=True)), tuple(additional))
 
     async def _resolve(
         self,
+        namespace: str,
         reference: ImageReference,
         tag_or_digest: str,
         keyring: list[KeyringEntry],
@@ -200,32 +230,30 @@ class Importer:
             cached = recent[1]
             if cached.complete or cached.digest in known:
                 return Resolved(reference.with_digest(cached.digest), cached.digest, image_summary(cached))
-        try:
-            async with asyncio.timeout(RESOLVE_DEADLINE_SECONDS):
-                resolved = await self._shared_lookup(
-                    key,
-                    lambda: self.registry.resolve(
-                        reference.api_host,
-                        reference.normalized_repository,
-                        tag_or_digest,
-                        credentials=credentials,
-                        insecure=insecure,
-                        import_mode=mode,
-                        preferred=preferred,
-                        known_digests=known,
-                    ),
-                    known,
-                )
-        except TimeoutError:
-            return Failure(
-                "Timeout",
-                f"{reference.exact()}: no answer within {RESOLVE_DEADLINE_SECONDS:.0f}s; the registry is slow or "
-                "unreachable, the import is retried on schedule or on request",
-            )
-        except RegistryError as error:
-            return Failure(error.reason, error.message)
-        except ValueError as error:
-            return Failure("InvalidSource", f"{reference.exact()}: {error}")
+        # The namespace's requests wait in its own lane of the registry's queue (flights.on_behalf_of).
+        with on_behalf_of(namespace) as demand:
+            try:
+                async with asyncio.timeout(RESOLVE_DEADLINE_SECONDS):
+                    resolved = await self._shared_lookup(
+                        key,
+                        lambda: self.registry.resolve(
+                            reference.api_host,
+                            reference.normalized_repository,
+                            tag_or_digest,
+                            credentials=credentials,
+                            insecure=insecure,
+                            import_mode=mode,
+                            preferred=preferred,
+                            known_digests=known,
+                        ),
+                        known,
+                    )
+            except TimeoutError:
+                return self._timed_out(namespace, reference, demand)
+            except RegistryError as error:
+                return Failure(error.reason, error.message)
+            except ValueError as error:
+                return Failure("InvalidSource", f"{reference.exact()}: {error}")
         self._remember(key, now, resolved)
         return Resolved(reference.with_digest(resolved.digest), resolved.digest, image_summary(resolved))
 
@@ -254,25 +282,47 @@ class Importer:
             self._addresses[host] = cached
         return self.policy.address_refusal(registry, cached[1])
 
+    def _timed_out(self, namespace: str, reference: ImageReference, demand: Demand) -> Failure:
+        """The deadline passed: say whether the lookup was kept waiting by this operator's own request budget for the
+        registry (its fair share of it) or by the registry itself."""
+        waited = demand.waited(asyncio.get_running_loop().time())
+        host = reference.api_host
+        if waited >= RESOLVE_DEADLINE_SECONDS / 2:
+            settings = self.registry.settings
+            namespaces = len(self.registry.namespaces_waiting(host) | {namespace})
+            return Failure(
+                "Timeout",
+                f"{reference.exact()}: waited {waited:.0f}s of {RESOLVE_DEADLINE_SECONDS:.0f}s for a turn in this "
+                f"operator's request budget for {host} ({settings.per_registry_rate:g} requests per second, "
+                f"{settings.per_registry_concurrency} at a time, shared fairly by {namespaces} namespace(s) with "
+                "requests waiting), not for the registry; the import is retried on schedule or on request "
+                "(IMAGESTREAMS_REGISTRY_RATE raises the budget)",
+            )
+        return Failure(
+            "Timeout",
+            f"{reference.exact()}: no answer within {RESOLVE_DEADLINE_SECONDS:.0f}s; the registry is slow or "
+            "unreachable, the import is retried on schedule or on request",
+        )
+
     async def _shared_lookup(
         self,
-        key: tuple[object, ...],
+        key: LookupKey,
         lookup: Callable[[], Coroutine[Any, Any, ResolvedImage]],
         known: frozenset[str],
     ) -> ResolvedImage:
-        """Join an identical lookup already in flight (from any stream), or start one."""
-        running = self._inflight.get(key)
-        if running is not None:
-            resolved = await asyncio.shield(running)
-            if resolved.complete or resolved.digest in known:
-                return resolved
+        """Join an identical lookup already in flight (from any stream), or start one. A lookup that every stream
+        waiting for it has left (deadline, cancellation, a deleted stream) is cancelled."""
+        joined = self._flights.running(key)
+        if not joined:
+            self.lookups += 1
+        resolved = await self._flights.run(key, lookup)
+        if not joined or resolved.complete or resolved.digest in known:
+            return resolved
+        # The joined lookup skipped reading an image this stream has not seen: look it up again, fully.
         self.lookups += 1
-        task = asyncio.create_task(lookup())
-        self._inflight[key] = task
-        task.add_done_callback(lambda done: self._inflight.pop(key, None) if self._inflight.get(key) is done else None)
-        return await asyncio.shield(task)
+        return await self._flights.run(key, lookup, fresh=True)
 
-    def _remember(self, key: tuple[object, ...], now: float, resolved: ResolvedImage) -> None:
+    def _remember(self, key: LookupKey, now: float, resolved: ResolvedImage) -> None:
         if len(self._recent) > MAX_REMEMBERED_LOOKUPS:
             self._recent = {k: v for k, v in self._recent.items() if now - v[0] < self.reuse_seconds}
         self._recent[key] = (now, resolved)

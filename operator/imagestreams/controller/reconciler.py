@@ -11,17 +11,25 @@ from typing import Any
 
 from lightkube import ApiError, AsyncClient
 
-from imagestreams.api.imagestream import ImageStream
+from imagestreams.api.imagestream import ImageStream, NamedTagEventList
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.importer import Importer
-from imagestreams.core.schedule import TokenBucket, next_due
-from imagestreams.core.statusbudget import CONDITION_ROOM_BYTES, fit_status, status_budget, with_completeness
+from imagestreams.core.fairness import TokenBucket, share_fairly
+from imagestreams.core.schedule import next_due
+from imagestreams.core.statusbudget import (
+    CONDITION_ROOM_BYTES,
+    fit_status,
+    status_budget,
+    with_completeness,
+    without_completeness,
+)
 from imagestreams.core.tags import (
     Failure,
     SourceType,
     classify_source,
     next_status,
     repository_needs_import,
+    summarize,
     tags_needing_resolution,
 )
 from imagestreams.kube.streams import StaleStream, too_large, write_status
@@ -82,16 +90,23 @@ class StreamCache:
 
 @dataclass
 class Scheduler:
-    """In-memory schedule of scheduled tags: when each was last checked, and a budget for checks."""
+    """In-memory schedule of scheduled tags: when each was last checked, and a budget for checks.
+
+    The budget is shared fairly across namespaces: each round hands the checks it allows out round-robin, one due
+    tag of each namespace in turn (the longest due first), starting with the namespaces served least recently, so a
+    namespace with thousands of scheduled tags cannot starve another's.
+    """
 
     settings: OperatorSettings
     started: float = field(default_factory=time.monotonic)
     last_checked: dict[tuple[str, str, str], float] = field(default_factory=dict)
     budget: TokenBucket = field(init=False)
+    _turns: dict[str, int] = field(default_factory=dict)  # namespace -> when it last got a check (a counter)
+    _turn: int = 0
 
     def __post_init__(self) -> None:
         per_minute = self.settings.max_scheduled_imports_per_minute
-        self.budget = TokenBucket(per_minute=per_minute, burst=2 * max(per_minute, 1))
+        self.budget = TokenBucket(rate=per_minute / 60.0, burst=2 * max(per_minute, 1))
 
     def checked(self, key: StreamKey, tags: list[str], now: float) -> None:
         for tag in tags:
@@ -102,20 +117,28 @@ class Scheduler:
             del self.last_checked[entry]
 
     def due(self, cache: StreamCache, now: float) -> dict[StreamKey, set[str]]:
-        """Scheduled tags whose time has come and that fit in the budget."""
+        """Scheduled tags whose time has come and that fit in the budget, shared fairly across namespaces."""
         interval = self.settings.scheduled_interval_seconds
-        result: dict[StreamKey, set[str]] = {}
+        waiting: dict[str, list[tuple[float, StreamKey, str]]] = {}  # namespace -> (due since, stream, tag)
         for key, stream in list(cache.parsed.items()):
             for tag in stream.spec.tags or []:
                 scheduled = bool(tag.import_policy and tag.import_policy.scheduled)
                 if not scheduled or classify_source(*key, tag).type is not SourceType.IMPORT:
                     continue
                 entry = (*key, tag.name)
-                if now >= next_due(self.last_checked.get(entry), "/".join(entry), interval, self.started):
-                    if not self.budget.try_take(now):
-                        return result  # out of budget: the rest wait for the next round
-                    result.setdefault(key, set()).add(tag.name)
-                    self.last_checked[entry] = now  # counted as checked now, so it is not due again at once
+                due_at = next_due(self.last_checked.get(entry), "/".join(entry), interval, self.started)
+                if now >= due_at:
+                    waiting.setdefault(key[0], []).append((due_at, key, tag.name))
+        allowed = self.budget.take_up_to(now, sum(len(tags) for tags in waiting.values()))
+        queues = {namespace: sorted(tags) for namespace, tags in waiting.items()}
+        result: dict[StreamKey, set[str]] = {}
+        for namespace, (_, key, tag_name) in share_fairly(queues, allowed, self._turns):
+            result.setdefault(key, set()).add(tag_name)
+            self.last_checked[(*key, tag_name)] = now  # counted as checked now, so it is not due again at once
+            self._turn += 1
+            self._turns[namespace] = self._turn
+        if len(self._turns) > 2 * len(waiting) + 100:  # forget namespaces that no longer have anything due
+            self._turns = {namespace: turn for namespace, turn in self._turns.items() if namespace in waiting}
         return result
 
 
@@ -158,7 +181,11 @@ class Reconciler:
             repository=repository,
         )
         old = old_status.dump() if old_status else {}
-        fitted = fit_status(status.dump(), status_budget(body) - CONDITION_ROOM_BYTES)
+        fitted = fit_status(without_completeness(status.dump()), status_budget(body) - CONDITION_ROOM_BYTES)
+        if fitted.dropped_tags:
+            # The TAGS and UPDATED columns describe what is stored: a left-out tag (re-created at every pass,
+            # with a new time) must not change them, or every pass would write again.
+            _summarize_stored(fitted.status)
         new = with_completeness(fitted, old, rfc3339_now())
         if new == old:
             return
@@ -229,3 +256,12 @@ class Reconciler:
                 old_conditions = before[tag].conditions if tag in before else None
                 if not old_conditions or old_conditions[0].message != outcome.message:
                     await self.post_event(body, "Warning", "ImportFailed", f"tag {tag}: {outcome.message}")
+
+
+def _summarize_stored(status: dict[str, Any]) -> None:
+    summary, updated = summarize([NamedTagEventList.model_validate(entry) for entry in status.get("tags") or []])
+    for key, value in (("tagsSummary", summary), ("updated", updated)):
+        if value is None:
+            status.pop(key, None)
+        else:
+            status[key] = value

@@ -1,20 +1,57 @@
-"""A de-duplicating work queue: a key is processed by one worker at a time, and changes that arrive
-while it is being processed are picked up by one more pass afterwards."""
+"""A de-duplicating work queue served by a fixed number of worker slots.
+
+A key is processed by one pass at a time, and changes that arrive while it is being processed are picked up by one
+more pass afterwards. A pass may give its slot up while it waits on something slow (`idle()`, around registry
+lookups), so a stream waiting on a registry that never answers holds no slot that streams on other registries need;
+the slots bound the passes that are deciding or writing, not those waiting. A pass is cancelled by key (`cancel`)
+when its object is deleted.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+import contextlib
+import contextvars
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+Process = Callable[[K, frozenset[str]], Awaitable[None]]  # one pass over a key, with the tags it was added with
+
+logger = logging.getLogger(__name__)
+
+
+class _Slot:
+    """One pass's hold on a worker slot."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self.slots = slots
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+    async def acquire(self) -> None:
+        await self.slots.acquire()
+        self.held = True
+
+
+_current_slot: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("workqueue_slot", default=None)
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[K] = asyncio.Queue()
+    def __init__(self, workers: int = 1, name: str = "work") -> None:
+        self.workers = workers
+        self.name = name
+        self._slots = asyncio.Semaphore(workers)
+        self._ready: deque[K] = deque()
+        self._wakeup = asyncio.Event()
         self._pending: dict[K, set[str]] = {}  # key -> extra reasons (e.g. due tags), merged
-        self._active: set[K] = set()
+        self._passes: dict[K, asyncio.Task[None]] = {}  # keys being processed (holding a slot or idle)
         self._again: set[K] = set()
 
     def add(self, key: K, tags: set[str] | frozenset[str] = frozenset()) -> None:
@@ -22,23 +59,90 @@ class WorkQueue(Generic[K]):
             self._pending[key] |= tags
             return
         self._pending[key] = set(tags)
-        if key in self._active:
+        if key in self._passes:
             self._again.add(key)  # queued again once the current pass finishes
         else:
-            self._queue.put_nowait(key)
+            self._ready.append(key)
+            self._wakeup.set()
+
+    def cancel(self, key: K) -> bool:
+        """Forget `key`: drop it if it waits, and cancel its pass if one runs (True then)."""
+        self._pending.pop(key, None)  # a stale entry in the ready queue is skipped
+        self._again.discard(key)
+        task = self._passes.get(key)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    async def run_worker(self, process: Callable[[K, frozenset[str]], Awaitable[None]]) -> None:
+    @property
+    def in_progress(self) -> int:
+        """Passes running, whether they hold a slot or wait idle."""
+        return len(self._passes)
+
+    async def run(self, process: Process[K]) -> None:
+        """Start a pass of `process` for each key, at most `workers` of them holding a slot at once. Runs until
+        cancelled, and then cancels the passes it started."""
+        try:
+            while True:
+                key = await self._next()
+                await self._slots.acquire()  # not held while waiting for work: idle passes may need it back
+                if key not in self._pending:  # cancelled meanwhile
+                    self._slots.release()
+                    continue
+                tags = frozenset(self._pending.pop(key))
+                self._passes[key] = asyncio.create_task(self._pass(key, tags, process), name=f"{self.name} {key}")
+        finally:
+            passes = list(self._passes.values())
+            for task in passes:
+                task.cancel()
+            await asyncio.gather(*passes, return_exceptions=True)
+
+    async def _next(self) -> K:
         while True:
-            key = await self._queue.get()
-            tags = frozenset(self._pending.pop(key, set()))
-            self._active.add(key)
-            try:
-                await process(key, tags)
-            finally:
-                self._active.discard(key)
-                if key in self._again:
-                    self._again.discard(key)
-                    self._queue.put_nowait(key)
+            while self._ready:
+                key = self._ready.popleft()
+                if key in self._pending and key not in self._passes:
+                    return key
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _pass(self, key: K, tags: frozenset[str], process: Process[K]) -> None:
+        slot = _Slot(self._slots)  # taken by run() for this pass
+        _current_slot.set(slot)  # this task's own context: idle() finds it
+        try:
+            await process(key, tags)
+        except asyncio.CancelledError:
+            logger.debug("%s pass for %s cancelled", self.name, key)
+            raise
+        except Exception:  # process() handles its failures; this is a safety net, never a reason to stop
+            logger.exception("%s pass for %s failed", self.name, key)
+        finally:
+            slot.release()
+            if self._passes.get(key) is asyncio.current_task():
+                del self._passes[key]
+            if key in self._again:
+                self._again.discard(key)
+                self._ready.append(key)
+                self._wakeup.set()
+
+    @contextlib.asynccontextmanager
+    async def idle(self) -> AsyncIterator[None]:
+        """Give the current pass's slot up while waiting inside (another key's pass may use it), and take a slot
+        again afterwards. Outside a pass of this queue, or when the slot is already given up, it does nothing."""
+        slot = _current_slot.get()
+        if slot is None or slot.slots is not self._slots or not slot.held:
+            yield
+            return
+        slot.release()
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise  # the pass ends: no slot needed
+        except BaseException:
+            await slot.acquire()
+            raise
+        await slot.acquire()

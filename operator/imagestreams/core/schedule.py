@@ -1,10 +1,10 @@
-"""Scheduled imports: which tags are due, spread over the interval, within a rate budget."""
+"""Scheduled imports: which tags are due, spread over the interval. The budget (a `fairness.TokenBucket`) is shared
+across namespaces with `fairness.share_fairly`."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
 
 
 def spread_offset(key: str, interval: float) -> float:
@@ -26,27 +26,3 @@ def next_due(last_checked: float | None, key: str, interval: float, started: flo
     if last_checked is None or last_checked < first:
         return first
     return first + (math.floor((last_checked - first) / interval) + 1) * interval
-
-
-@dataclass
-class TokenBucket:
-    """A budget of `per_minute` events with bursts up to `burst` (OpenShift: 60 a minute, burst 120)."""
-
-    per_minute: float
-    burst: float
-    tokens: float = field(default=-1.0)
-    updated: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.tokens < 0:
-            self.tokens = self.burst
-
-    def try_take(self, now: float) -> bool:
-        if self.per_minute <= 0:
-            return True
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.per_minute / 60.0)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False

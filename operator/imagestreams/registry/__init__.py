@@ -1,8 +1,9 @@
 """Async registry client: auth challenges and tokens, manifests and platforms, HEAD-first digests, retries,
-429 handling and per-registry limits. See client.py."""
+429 handling and per-registry limits shared fairly by namespaces. See client.py and flights.py."""
 
 from imagestreams.registry.client import RegistryClient
 from imagestreams.registry.errors import Reason, RegistryError
+from imagestreams.registry.flights import SingleFlight, on_behalf_of
 from imagestreams.registry.models import (
     ClientSettings,
     Credentials,
@@ -26,4 +27,6 @@ __all__ = [
     "RegistryClient",
     "RegistryError",
     "ResolvedImage",
+    "SingleFlight",
+    "on_behalf_of",
 ]

@@ -4,7 +4,8 @@
 
 It resolves a tag or digest to a digest (HEAD first, GET only for what it has not seen), reads image metadata from
 config blobs, picks a platform from multi-arch indexes, and lists tags. It answers Basic and Bearer (Docker token)
-challenges, retries transient failures, honours 429 Retry-After, and limits concurrency and rate per registry.
+challenges, retries transient failures, honours 429 Retry-After, and limits concurrency and rate per registry, the
+turns shared fairly by the namespaces it works for (`flights.on_behalf_of`).
 
 Security rules kept here: TLS is verified unless the caller says `insecure`; credentials go only to the registry
 that challenged for them (or its token realm) and are dropped on redirects to another origin; a challenge (and so a
@@ -14,18 +15,19 @@ the registry refused the previous one (401 or 403), and anonymous access only wh
 pulls. Cached manifests and image metadata are keyed by registry, repository and digest: a registry that merely
 names a digest gets nothing read from another registry or repository.
 
-Pure pieces live in sibling modules (challenges, platforms, retry, links, errors, manifests, limits).
+Pure pieces live in sibling modules (challenges, platforms, retry, links, errors, manifests, limits) and in
+core.fairness (the request budget and its fair queue); shared work in flights.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
+import contextlib
 import logging
 import random
 import ssl
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -34,10 +36,13 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from imagestreams.core.fairness import Admission, Demand
+from imagestreams.core.jsonlimits import load_json
 from imagestreams.registry import errors
 from imagestreams.registry.challenges import Challenge, pick_challenge
 from imagestreams.registry.errors import Operation, RegistryError, TransportKind
-from imagestreams.registry.limits import LRUCache, TokenBucket
+from imagestreams.registry.flights import SingleFlight, current_demand
+from imagestreams.registry.limits import LRUCache
 from imagestreams.registry.links import parse_link_next
 from imagestreams.registry.manifests import (
     IMAGE_TYPES,
@@ -150,29 +155,84 @@ class _Token:
     valid_until: float
 
 
-class _RegistryLimits:
-    """Per-registry concurrency (semaphore), rate (token bucket) and a pause after a 429 with Retry-After."""
+@dataclass(eq=False)
+class _Ticket:
+    """A request waiting for its turn at a registry."""
+
+    granted: asyncio.Future[None]
+
+
+class _RegistryGate:
+    """One registry's request budget: concurrency, rate and a pause after a 429 with Retry-After, with the turns
+    shared fairly across namespaces (`core.fairness.Admission`; the pure rules live there, the waiting here).
+
+    Nothing is booked ahead: a request that stops waiting (its lookup's deadline passed, its stream was deleted)
+    simply leaves the queue, and one that got its turn but was cancelled before sending gives the token back.
+    """
 
     def __init__(self, settings: ClientSettings) -> None:
-        self._semaphore = asyncio.Semaphore(settings.per_registry_concurrency)
-        self._bucket = TokenBucket(settings.per_registry_rate, settings.per_registry_burst)
-        self._paused_until = 0.0
+        self._admission: Admission[_Ticket] = Admission(
+            settings.per_registry_rate, settings.per_registry_burst, settings.per_registry_concurrency
+        )
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
 
     def pause(self, seconds: float) -> None:
-        now = asyncio.get_running_loop().time()
-        self._paused_until = max(self._paused_until, now + seconds)
+        self._admission.pause_until(asyncio.get_running_loop().time() + seconds)
 
-    async def __aenter__(self) -> None:
+    def namespaces_waiting(self) -> frozenset[str]:
+        return self._admission.tenants_waiting()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, float("inf")
+
+    @contextlib.asynccontextmanager
+    async def turn(self, demand: Demand) -> AsyncIterator[None]:
+        """Wait for this request's turn in the lanes of `demand`'s namespaces, then hold a slot while it runs."""
         loop = asyncio.get_running_loop()
-        while (wait := self._paused_until - loop.time()) > 0:
-            await asyncio.sleep(wait)
-        delay = self._bucket.reserve(loop.time())
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await self._semaphore.acquire()
+        ticket = _Ticket(loop.create_future())
+        self._admission.enqueue(ticket, demand.tenants)
+        unfollow = demand.follow(lambda tenants: self._admission.also_for(ticket, tenants))
+        demand.queued(loop.time())
+        try:
+            self._dispatch()
+            await ticket.granted
+        except asyncio.CancelledError:
+            if ticket.granted.done() and not ticket.granted.cancelled():
+                self._admission.refund()  # granted, but cancelled before it could be sent
+                self._dispatch()
+            else:
+                self._admission.withdraw(ticket)
+            raise
+        finally:
+            unfollow()
+            demand.unqueued(loop.time())
+        try:
+            yield
+        finally:
+            self._admission.finished()
+            self._dispatch()
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._semaphore.release()
+    def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while (ticket := self._admission.admit(now)) is not None:
+            if ticket.granted.done():  # its waiter was cancelled and has not withdrawn yet
+                self._admission.refund()
+                continue
+            ticket.granted.set_result(None)
+        wake = self._admission.wake_at(now)
+        if wake is not None and wake < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = wake
+            self._timer = loop.call_at(wake, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, float("inf")
+        self._dispatch()
 
 
 def candidate_identities(credentials: Credentials | Sequence[Credentials] | None) -> list[Credentials | None]:
@@ -266,7 +326,7 @@ class RegistryClient:
         self._closed = False
         self._random = random.Random()  # noqa: S311 - jitter, not cryptography
         self._endpoints: dict[tuple[str, bool], _Endpoint] = {}
-        self._limits: dict[str, _RegistryLimits] = {}
+        self._gates: dict[str, _RegistryGate] = {}
         size = self.settings.cache_size
         self._tokens: LRUCache[tuple[str, str, str, str, str], _Token] = LRUCache(size)
         # Keyed by (registry, repository, digest), never by digest alone: content is immutable, but who may read it
@@ -274,7 +334,7 @@ class RegistryClient:
         # from one repository (with one namespace's credentials) is never handed out for another.
         self._manifests: LRUCache[_ContentKey, ParsedManifest] = LRUCache(size)
         self._metadata: LRUCache[_ContentKey, ImageMetadata] = LRUCache(size)
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._flights: SingleFlight[Hashable, Any] = SingleFlight()
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -286,6 +346,8 @@ class RegistryClient:
 
     async def close(self) -> None:
         self._closed = True
+        for gate in self._gates.values():
+            gate.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -520,7 +582,7 @@ class RegistryClient:
             if response.status != 200:
                 raise self._status_error(call, response, Operation.TAGS)
             try:
-                document = json.loads(response.body)
+                document = load_json(response.body)
             except (ValueError, UnicodeDecodeError):
                 raise errors.invalid_content(call.image, "the tag list is not valid JSON") from None
             page = document.get("tags") if isinstance(document, dict) else None
@@ -739,7 +801,7 @@ class RegistryClient:
                 credentials_given=call.credentials is not None,
             )
         try:
-            document = json.loads(response.body)
+            document = load_json(response.body)
         except (ValueError, UnicodeDecodeError):
             raise errors.invalid_content(where, "the token server's answer is not JSON") from None
         token = document.get("token") or document.get("access_token") if isinstance(document, dict) else None
@@ -776,11 +838,16 @@ class RegistryClient:
             )
         return self._session
 
-    def _limits_for(self, registry: str) -> _RegistryLimits:
-        limits = self._limits.get(registry)
-        if limits is None:
-            limits = self._limits[registry] = _RegistryLimits(self.settings)
-        return limits
+    def _gate_for(self, registry: str) -> _RegistryGate:
+        gate = self._gates.get(registry)
+        if gate is None:
+            gate = self._gates[registry] = _RegistryGate(self.settings)
+        return gate
+
+    def namespaces_waiting(self, registry: str) -> frozenset[str]:
+        """The namespaces with requests waiting for a turn at `registry` now (see `flights.on_behalf_of`)."""
+        gate = self._gates.get(registry)
+        return gate.namespaces_waiting() if gate else frozenset()
 
     def _backoff(self, attempt: int) -> float:
         settings = self.settings
@@ -820,7 +887,7 @@ class RegistryClient:
                     return response
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
                 log.info("%s answered 429; pausing its requests for %.2f s", call.registry, delay)
-                self._limits_for(call.registry).pause(delay)  # every request to this registry waits
+                self._gate_for(call.registry).pause(delay)  # every request to this registry waits
                 continue
             if is_retryable_status(response.status) and attempt < limit:
                 if retry_after is not None and retry_after <= settings.max_retry_after:
@@ -892,7 +959,7 @@ class RegistryClient:
         self._check_host(url)
         try:
             async with (
-                self._limits_for(call.registry),
+                self._gate_for(call.registry).turn(current_demand()),
                 self._http().request(method, url, headers=headers, ssl=ssl_param, allow_redirects=False) as response,
             ):
                 if method == "HEAD" or response.status in REDIRECT_STATUSES:
@@ -923,17 +990,7 @@ class RegistryClient:
         except aiohttp.ClientError as exc:
             raise _TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=False) from exc
 
-    async def _single_flight(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> T:
-        """Run `factory` once for concurrent callers with the same key; all get its result or its exception."""
-        future = self._inflight.get(key)
-        if future is None:
-            future = asyncio.ensure_future(factory())
-            self._inflight[key] = future
-            future.add_done_callback(lambda done: self._forget(key, done))
-        return cast(T, await asyncio.shield(future))
-
-    def _forget(self, key: Hashable, done: asyncio.Future[Any]) -> None:
-        if self._inflight.get(key) is done:
-            del self._inflight[key]
-        if not done.cancelled():
-            done.exception()  # mark retrieved: callers that were cancelled must not cause "never retrieved" noise
+    async def _single_flight(self, key: Hashable, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run `factory` once for concurrent callers with the same key; all get its result or its exception. It acts
+        for every caller's namespace, and stops when no caller waits for it any more (flights.SingleFlight)."""
+        return cast(T, await self._flights.run(key, factory))

@@ -1,4 +1,4 @@
-"""Small synchronous building blocks: a token bucket and an LRU cache. The client adds the waiting."""
+"""An LRU cache for the client's tokens, manifests and metadata. (The request budget lives in core.fairness.)"""
 
 from __future__ import annotations
 
@@ -7,29 +7,6 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` saved up. `reserve` books a token and says how long to wait.
-
-    Reservations may drive the level negative: each caller gets its own slot in the queue, so waiters are served in
-    order and the long-run rate holds. A rate <= 0 means unlimited.
-    """
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = max(1, burst)
-        self._level = float(self.burst)
-        self._updated: float | None = None
-
-    def reserve(self, now: float) -> float:
-        if self.rate <= 0:
-            return 0.0
-        if self._updated is not None:
-            self._level = min(float(self.burst), self._level + (now - self._updated) * self.rate)
-        self._updated = now
-        self._level -= 1.0
-        return 0.0 if self._level >= 0 else -self._level / self.rate
 
 
 class LRUCache(Generic[K, V]):

@@ -1,0 +1,162 @@
+"""The work queue: one pass per key at a time, a slot given up while a pass waits, passes cancelled by key.
+
+No clock and no timed sleeps: passes wait on events the test sets, and `settle()` only lets the event loop run what
+is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from imagestreams.controller.workqueue import WorkQueue
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+class Passes:
+    """A process function whose passes wait (idle or holding their slot) until the test lets them finish."""
+
+    def __init__(self, queue: WorkQueue[str]) -> None:
+        self.queue = queue
+        self.started: list[tuple[str, frozenset[str]]] = []
+        self.finished: list[str] = []
+        self.cancelled: list[str] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.idle_keys: set[str] = set()
+
+    def gate(self, key: str) -> asyncio.Event:
+        return self.gates.setdefault(key, asyncio.Event())
+
+    async def __call__(self, key: str, tags: frozenset[str]) -> None:
+        self.started.append((key, tags))
+        try:
+            if key in self.idle_keys:
+                async with self.queue.idle():
+                    await self.gate(key).wait()
+            else:
+                await self.gate(key).wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(key)
+            raise
+        self.gate(key).clear()
+        self.finished.append(key)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[tuple[WorkQueue[str], Passes]]:
+    queue: WorkQueue[str] = WorkQueue(2, name="test")
+    passes = Passes(queue)
+    task = asyncio.create_task(queue.run(passes))
+    yield queue, passes
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def started(passes: Passes) -> list[str]:
+    return [key for key, _ in passes.started]
+
+
+async def test_passes_waiting_idle_hold_no_slot(running: tuple[WorkQueue[str], Passes]) -> None:
+    """Eight streams wait on a registry that never answers; two slots; a ninth stream still runs at once."""
+    queue, passes = running
+    hanging = [f"hang-{n}" for n in range(8)]
+    passes.idle_keys.update(hanging)
+    for key in hanging:
+        queue.add(key)
+    await settle()
+    assert started(passes) == hanging and queue.in_progress == 8
+    queue.add("healthy")
+    await settle()
+    assert started(passes)[-1] == "healthy"
+    passes.gate("healthy").set()
+    await settle()
+    assert passes.finished == ["healthy"]
+
+
+async def test_passes_holding_their_slot_bound_the_work(running: tuple[WorkQueue[str], Passes]) -> None:
+    queue, passes = running
+    for key in ("a", "b", "c"):
+        queue.add(key)
+    await settle()
+    assert started(passes) == ["a", "b"]  # two slots
+    passes.gate("a").set()
+    await settle()
+    assert started(passes) == ["a", "b", "c"]
+
+
+async def test_an_idle_pass_takes_a_slot_again_before_it_goes_on(running: tuple[WorkQueue[str], Passes]) -> None:
+    queue, passes = running
+    passes.idle_keys.add("idle")
+    queue.add("idle")
+    await settle()
+    queue.add("x")
+    queue.add("y")
+    await settle()
+    assert started(passes) == ["idle", "x", "y"]  # both slots taken by x and y
+    passes.gate("idle").set()
+    await settle()
+    assert passes.finished == []  # done waiting, but no slot free to go on with
+    passes.gate("x").set()
+    await settle()
+    assert passes.finished == ["x", "idle"]
+
+
+async def test_one_pass_per_key_and_changes_meanwhile_get_one_more(running: tuple[WorkQueue[str], Passes]) -> None:
+    queue, passes = running
+    queue.add("k", {"t1"})
+    await settle()
+    queue.add("k", {"t2"})
+    queue.add("k", {"t3"})
+    await settle()
+    assert passes.started == [("k", frozenset({"t1"}))]
+    passes.gate("k").set()
+    await settle()
+    assert passes.started == [("k", frozenset({"t1"})), ("k", frozenset({"t2", "t3"}))]
+
+
+async def test_cancel_stops_the_pass_of_a_key_and_forgets_it(running: tuple[WorkQueue[str], Passes]) -> None:
+    queue, passes = running
+    passes.idle_keys.add("deleted")
+    queue.add("deleted")
+    await settle()
+    queue.add("deleted", {"again"})  # a change while it runs: would get another pass
+    assert queue.cancel("deleted") is True
+    await settle()
+    assert passes.cancelled == ["deleted"] and queue.in_progress == 0 and len(queue) == 0
+    assert started(passes) == ["deleted"]  # no second pass
+    assert queue.cancel("deleted") is False
+    queue.add("waiting-1")
+    queue.add("waiting-2")
+    queue.add("never")
+    queue.cancel("never")  # still queued: dropped before it starts
+    passes.gate("waiting-1").set()
+    passes.gate("waiting-2").set()
+    await settle()
+    assert "never" not in started(passes)
+
+
+async def test_stopping_the_queue_cancels_its_passes() -> None:
+    queue: WorkQueue[str] = WorkQueue(1, name="test")
+    passes = Passes(queue)
+    passes.idle_keys.update({"a", "b"})
+    task = asyncio.create_task(queue.run(passes))
+    queue.add("a")
+    queue.add("b")
+    await settle()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(passes.cancelled) == ["a", "b"]
+
+
+async def test_idle_outside_a_pass_does_nothing() -> None:
+    queue: WorkQueue[str] = WorkQueue(1)
+    async with queue.idle():
+        pass
