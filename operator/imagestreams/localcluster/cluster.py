@@ -206,7 +206,11 @@ class LocalCluster:
     @contextlib.contextmanager
     def apiserver_down(self) -> Iterator[None]:
         """Stop kube-apiserver for the body of the `with`, then start it again on the same address and wait
-        until it is ready: an outage as clients see it (etcd and everything else keep running)."""
+        until it is ready: an outage as clients see it (etcd and everything else keep running).
+
+        The controller manager is restarted afterwards: its informers come back from an outage with a
+        backoff of up to half a minute, and later tests need its Deployments and Jobs to move at once.
+        """
         assert self._admin is not None, "start the cluster first"
         apiserver = next(p for p in self._processes if p.name == "kube-apiserver")
         apiserver.stop()
@@ -215,6 +219,11 @@ class LocalCluster:
         finally:
             apiserver.start()
             controlplane.wait_apiserver(apiserver, self._admin)
+            for process in self._processes:
+                if process.name == "kube-controller-manager":
+                    process.stop()
+                    process.start()
+                    controlplane.wait_controller_manager(process, self._admin)
 
     @property
     def audit(self) -> AuditLog:
