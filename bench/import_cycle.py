@@ -19,14 +19,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from imagestreams.localcluster import ClusterSettings, LocalCluster, RegistryKind
 from imagestreams.localcluster.images import PushClient, unique_image
-from imagestreams.localcluster.processes import ManagedProcess
 
 REQUEST = re.compile(r'"(HEAD|GET|PUT|POST) (/\S+) HTTP')
 OPERATOR_REQUEST = re.compile(r'"(HEAD|GET|PUT|POST) (/\S+) HTTP[^"]*" \d+ \d+ "[^"]*" "imagestreams-operator')
@@ -183,24 +181,15 @@ def main() -> None:
             capture_output=True,
         )
         bench = Bench(cluster, args.streams, args.tags, args.interval)
-        operator = ManagedProcess(
-            "imagestream-operator",
-            [sys.executable, "-m", "imagestreams.controller"],
-            cluster.workdir / "logs",
-            record=cluster.record,
-            env={
-                "KUBECONFIG": str(cluster.admin_kubeconfig),
-                "PYTHONUNBUFFERED": "1",
+        operator = cluster.start_operator(
+            {
                 "IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": str(args.interval),
                 "IMAGESTREAMS_MAX_SCHEDULED_IMPORTS_PER_MINUTE": "0",
                 "IMAGESTREAMS_REGISTRY_RATE": "1000",
                 "IMAGESTREAMS_IMPORT_WORKERS": "8",
-                "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
-            },
+            }
         )
-        operator.start()
         try:
-            operator.wait_until(lambda: "image stream operator started" in operator.log_path.read_text(), 60, "start")
             assert operator.pid is not None
             print(f"{args.streams} streams x {args.tags} scheduled tags = {total} tags, interval {args.interval:.0f}s")
             digests = bench.push_all("first")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +28,6 @@ from imagestreams.kube.streams import ImageStreamResource
 from imagestreams.localcluster import ClusterSettings, LocalCluster, Registry, RegistryKind
 from imagestreams.localcluster.faults import SilentServer
 from imagestreams.localcluster.images import PushClient, unique_image
-from imagestreams.localcluster.processes import ManagedProcess
 
 WORKERS = 4
 RATE = 20
@@ -101,22 +99,10 @@ def main() -> None:
         while subprocess.run(wait, check=False, capture_output=True).returncode != 0:
             time.sleep(0.2)
         bench = Bench(cluster)
-        operator = ManagedProcess(
-            "imagestream-operator",
-            [sys.executable, "-m", "imagestreams.controller"],
-            cluster.workdir / "logs",
-            record=cluster.record,
-            env={
-                "KUBECONFIG": str(cluster.admin_kubeconfig),
-                "PYTHONUNBUFFERED": "1",
-                "IMAGESTREAMS_IMPORT_WORKERS": str(WORKERS),
-                "IMAGESTREAMS_REGISTRY_RATE": str(RATE),
-                "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
-            },
+        operator = cluster.start_operator(
+            {"IMAGESTREAMS_IMPORT_WORKERS": str(WORKERS), "IMAGESTREAMS_REGISTRY_RATE": str(RATE)}
         )
-        operator.start()
         try:
-            operator.wait_until(lambda: "image stream operator started" in operator.log_path.read_text(), 60, "start")
             healthy, hanging, busy = (bench.namespace(name) for name in ("healthy", "hanging", "busy"))
             print(f"{WORKERS} import workers, {RATE} requests per second per registry")
             bench.healthy_import(healthy, "warm-up")  # the registry's first ping and connection

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,22 +33,8 @@ def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None) -> str:
 
 
 def start_operator(cluster: LocalCluster, name: str, interval: int) -> ManagedProcess:
-    operator = ManagedProcess(
-        name,
-        [sys.executable, "-m", "imagestreams.controller"],
-        cluster.workdir / "logs",
-        record=cluster.record,
-        env={
-            "KUBECONFIG": str(cluster.admin_kubeconfig),
-            "PYTHONUNBUFFERED": "1",
-            "IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": str(interval),
-            "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
-            "IMAGESTREAMS_NAMESPACES": NAMESPACE,
-        },
-    )
-    operator.start()
-    operator.wait_until(lambda: "image stream operator started" in operator.log_path.read_text(), 60, "start")
-    return operator
+    settings = {"IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": str(interval), "IMAGESTREAMS_NAMESPACES": NAMESPACE}
+    return cluster.start_operator(settings, name)
 
 
 def images(cluster: LocalCluster) -> set[str]:

@@ -18,6 +18,7 @@ from tests.integration.test_triggers import (
     frozen_images_policy,
     get,
     trigger,
+    wait_for_frozen_images,
     workload,
 )
 from tests.streams import apply_stream, docker_tag
@@ -36,15 +37,7 @@ def test_work_waiting_for_a_retry_runs_as_soon_as_the_apiserver_is_back(
     try:
         kubectl(crds, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": policy}))
         apply(crds, workload("Deployment", namespace, "web", [trigger("app:v1", by_name("web"))], ["web"]))
-
-        def policy_active() -> bool:
-            attempt = kubectl(
-                crds, "set", "image", "deployment/web", "web=probe:1", "-n", namespace, "--dry-run=server",
-                check=False,
-            )  # fmt: skip
-            return "images are frozen" in attempt
-
-        eventually(policy_active, what="the admission policy to take effect")
+        wait_for_frozen_images(crds, namespace, "web")
         wanted = Source(crds, namespace, plain_registry, repository).create()["v1"]
         # Refused writes back off: after the 5th, the next attempt is 16 to 32 s away.
         eventually(lambda: "(attempt 5)" in operator.log(), timeout=60, what="five refused writes")

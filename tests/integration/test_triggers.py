@@ -502,20 +502,25 @@ def frozen_images_policy(namespace: str) -> list[dict[str, Any]]:
     return [policy, binding]
 
 
+def wait_for_frozen_images(crds: LocalCluster, namespace: str, deployment: str) -> None:
+    """Until the policy of frozen_images_policy refuses an image change of `deployment` (a server-side dry run)."""
+
+    def policy_active() -> bool:
+        attempt = kubectl(
+            crds, "set", "image", f"deployment/{deployment}", "web=probe:1", "-n", namespace, "--dry-run=server",
+            check=False,
+        )  # fmt: skip
+        return "images are frozen" in attempt
+
+    eventually(policy_active, what="the admission policy to take effect")
+
+
 def test_a_refused_workload_write_is_retried_until_it_lands(crds: LocalCluster, namespace: str, source: Source) -> None:
     policy = frozen_images_policy(namespace)
     kubectl(crds, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": policy}))
     try:
         apply(crds, workload("Deployment", namespace, "guarded", [trigger("app:v1", by_name("web"))], ["web"]))
-
-        def policy_active() -> bool:
-            attempt = kubectl(
-                crds, "set", "image", "deployment/guarded", "web=probe:1", "-n", namespace, "--dry-run=server",
-                check=False,
-            )  # fmt: skip
-            return "images are frozen" in attempt
-
-        eventually(policy_active, what="the admission policy to take effect")
+        wait_for_frozen_images(crds, namespace, "guarded")
         image = source.create()["v1"]
         eventually(
             lambda: any("images are frozen" in w for w in warnings(crds, namespace, "guarded")),

@@ -57,27 +57,7 @@ def _apply_manifests(binaries: Binaries, kubeconfig: Path, directory: Path) -> N
 
 
 def _start_operator(cluster: LocalCluster) -> ManagedProcess:
-    operator = ManagedProcess(
-        "imagestream-operator",
-        [sys.executable, "-m", "imagestreams.controller"],
-        cluster.workdir / "logs",
-        record=cluster.record,
-        env={
-            "KUBECONFIG": str(cluster.admin_kubeconfig),
-            "IMAGESTREAMS_EXTRA_CA_FILE": str(cluster.ca_file),
-            "IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": "30",
-            # The local registries listen on 127.0.0.1, which the operator refuses by default.
-            "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
-            "PYTHONUNBUFFERED": "1",
-        },
-    )
-    operator.start()
-    operator.wait_until(
-        lambda: "image stream operator started" in operator.log_path.read_text(errors="replace"),
-        60,
-        "the operator to start",
-    )
-    return operator
+    return cluster.start_operator({"IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": "30"})
 
 
 def _demo(binaries: Binaries, cluster: LocalCluster, registry: Registry) -> None:

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -202,6 +203,32 @@ class LocalCluster:
         """The control-plane processes and every registry's processes, in start order."""
         registry_processes = [p for r in (*self.registries.values(), *self._extra_registries) for p in r.processes]
         return [*self._processes, *registry_processes]
+
+    def start_operator(self, settings: dict[str, str], name: str = "imagestream-operator") -> ManagedProcess:
+        """The operator as its own process against this cluster, as admin: recorded with the cluster, trusting its
+        CA, allowed its loopback registries; `settings` are IMAGESTREAMS_* variables. Returns once it started."""
+        assert self.binaries is not None, "start the cluster first"
+        operator = ManagedProcess(
+            name,
+            [sys.executable, "-m", "imagestreams.controller"],
+            self.workdir / "logs",
+            record=self.record,
+            env={
+                "KUBECONFIG": str(self.admin_kubeconfig),
+                "IMAGESTREAMS_EXTRA_CA_FILE": str(self.ca_file),
+                # The local registries listen on 127.0.0.1, which the operator refuses by default.
+                "IMAGESTREAMS_LOOPBACK_REGISTRIES": "true",
+                "PYTHONUNBUFFERED": "1",
+                **settings,
+            },
+        )
+        operator.start()
+        operator.wait_until(
+            lambda: "image stream operator started" in operator.log_path.read_text(errors="replace"),
+            60,
+            "the operator to start",
+        )
+        return operator
 
     @contextlib.contextmanager
     def apiserver_down(self) -> Iterator[None]:
