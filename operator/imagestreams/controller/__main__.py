@@ -76,8 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    # The handlers read the settings from the environment at start-up; pass the flags on that way.
-    os.environ.update({key: value for key, value in environ.items() if key.startswith(ENV_PREFIX)})
     # Plain lines carry a timestamp, the logger and the level; JSON lines carry a timestamp and, for lines
     # about one object, its kind, namespace and name under "object".
     kopf.configure(
@@ -92,12 +90,18 @@ def main(argv: list[str] | None = None) -> int:
             election = _election(settings)
             election.wait_until_leader()  # blocks until this replica holds the Lease
             election.keep_renewing()
-        import imagestreams.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with Kopf
+        import imagestreams.controller.handlers  # noqa: PLC0415 - registers the handlers with Kopf
 
         namespaces = list(settings.namespaces)
         # On SIGTERM Kopf stops the watches, runs the cleanup handler (which stops the import and trigger workers)
         # and returns: only then is the Lease released, so two replicas never act at once.
-        kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces)
+        # The settings reach the handlers through Kopf's memo, where the start-up handler builds the runtime.
+        kopf.run(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            memo=kopf.Memo({imagestreams.controller.handlers.SETTINGS: settings}),
+        )
     finally:
         if election is not None:
             election.release()

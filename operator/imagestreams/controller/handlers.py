@@ -332,12 +332,19 @@ class CappedBackoff:
         yield from itertools.repeat(2.0)
 
 
-_runtime: Runtime | None = None
+# The runtime is built once at start-up from the settings main() parsed, and reaches every handler through Kopf's
+# memo (kopf.run(memo=...)): no module global, no settings passed through the environment.
+RUNTIME = "runtime"
+SETTINGS = "settings"
+
+
+def _runtime_of(memo: kopf.Memo) -> Runtime | None:
+    runtime: Runtime | None = memo.get(RUNTIME)
+    return runtime
 
 
 @kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
-    global _runtime  # noqa: PLW0603 - one runtime per operator process
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Set on day one: changing Kopf's storage keys later would make it re-handle every object.
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
@@ -351,39 +358,42 @@ async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
     # No run-time scanning of CRDs and namespaces: it needs cluster-wide list rights on both, and the
     # resources watched here are fixed (discovery once at start-up needs no rights).
     settings.scanning.disabled = True
-    _runtime = Runtime(OperatorSettings.from_env())
-    _runtime.start()
-    logger.info("image stream operator started with %d import workers", _runtime.settings.import_workers)
+    operator_settings: OperatorSettings = memo.get(SETTINGS) or OperatorSettings()
+    runtime = memo[RUNTIME] = Runtime(operator_settings)
+    runtime.start()
+    logger.info("image stream operator started with %d import workers", runtime.settings.import_workers)
 
 
 @kopf.on.cleanup()
-async def stop(**_: Any) -> None:
-    if _runtime is not None:
-        await _runtime.stop()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime_of(memo)
+    if runtime is not None:
+        await runtime.stop()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+async def stream_event(type: str, body: kopf.Body, namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     # Async, so Kopf runs it on the event loop that owns the work queues (a plain function would run in an
     # executor thread, where touching asyncio objects is unsafe and events of one object may be reordered).
-    if _runtime is None or namespace is None or _runtime.settings.ignores(namespace):
+    runtime = _runtime_of(memo)
+    if runtime is None or namespace is None or runtime.settings.ignores(namespace):
         return
     key = (namespace, name)
     if type == "DELETED":
-        cached = _runtime.cache.bodies.get(key)
+        cached = runtime.cache.bodies.get(key)
         if cached is not None and _uid(cached) != _uid(body):
             return  # the deletion of an earlier object of the same name: the cached one lives on
-        _runtime.forget_stream(key, "was deleted")
-        if not _runtime.streams_listed.is_set():
-            _runtime.deleted_at_start.add(key)
+        runtime.forget_stream(key, "was deleted")
+        if not runtime.streams_listed.is_set():
+            runtime.deleted_at_start.add(key)
     else:
-        _runtime.cache.put(key, dict(body))
-        _runtime.queue.add(key)
+        runtime.cache.put(key, dict(body))
+        runtime.queue.add(key)
     # Streams that copy a tag from this one may now find it; workloads that follow it may need a new image.
-    for dependent in _runtime.cache.dependents(namespace, name):
-        _runtime.queue.add(dependent)
-    for workload in _runtime.triggers.workloads_for(namespace, name):
-        _runtime.workload_queue.add(workload)
+    for dependent in runtime.cache.dependents(namespace, name):
+        runtime.queue.add(dependent)
+    for workload in runtime.triggers.workloads_for(namespace, name):
+        runtime.workload_queue.add(workload)
 
 
 WORKLOAD_RESOURCES = {
@@ -400,13 +410,14 @@ def _uid(body: Any) -> str | None:
     return str(uid) if uid else None
 
 
-async def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, **_: Any) -> None:
-    if _runtime is None or _runtime.settings.ignores(body.get("metadata", {}).get("namespace", "")):
+async def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime_of(memo)
+    if runtime is None or runtime.settings.ignores(body.get("metadata", {}).get("namespace", "")):
         return
     kind = WORKLOAD_RESOURCES[(resource.group, resource.version, resource.plural)]
-    key = _runtime.triggers.observe(kind, type or "", dict(body))
+    key = runtime.triggers.observe(kind, type or "", dict(body))
     if key is not None:
-        _runtime.workload_queue.add(key)
+        runtime.workload_queue.add(key)
 
 
 # Watch events only: Kopf writes no state annotations or finalizers on user workloads this way.
