@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import ssl
-import subprocess
 import sys
 import time
 import uuid
@@ -16,7 +13,7 @@ from typing import Self, TypeVar
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.audit import AuditedWrite
 from imagestreams.localcluster.images import PushClient
-from imagestreams.localcluster.processes import ProcessIdentity, spawn
+from imagestreams.localcluster.processes import ManagedProcess
 from imagestreams.localcluster.records import ProcessRecord
 
 T = TypeVar("T")
@@ -68,17 +65,19 @@ class OperatorProcess:
         self.log_path = log_dir / f"{self.name}.log"
         self.env = env or {}
         self.command = [sys.executable, "-m", "imagestreams.controller", *(["--verbose"] if verbose else [])]
-        self._process: subprocess.Popen[bytes] | None = None
+        self._log_dir = log_dir
+        self._process: ManagedProcess | None = None
 
     def start(self, ready: str = "image stream operator started") -> Self:
         """Start it and wait until its log shows `ready`."""
-        environment = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env}
-        with self.log_path.open("ab") as log:
-            self._process = spawn(self.command, stdout=log, env=environment)
-        record = ProcessRecord.enclosing(self.kubeconfig)
-        identity = ProcessIdentity.of(self._process.pid)
-        if record is not None and identity is not None:
-            record.add(self.name, identity)
+        self._process = ManagedProcess(
+            self.name,
+            self.command,
+            self._log_dir,
+            env={"KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env},
+            record=ProcessRecord.enclosing(self.kubeconfig),
+        )
+        self._process.start()
         eventually(lambda: ready in self.log(), timeout=30, what=f"the operator to log {ready!r}")
         return self
 
@@ -86,15 +85,8 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        if self._process is not None:
+            self._process.stop(grace=15)
 
 
 def operator_writes(cluster: LocalCluster, since: int, namespace: str) -> list[AuditedWrite]:

@@ -139,16 +139,11 @@ class Runtime:
             try:
                 expected = await list_stream_keys(self.kube, self.settings.namespaces)
                 break
-            except ApiError as error:
-                if error.status.code == 403:  # no right to list there (a glob in namespaced mode): don't wait
+            except Exception as error:  # the API server not there yet, or no right to list
+                if isinstance(error, ApiError) and error.status.code == 403:  # a glob in namespaced mode: don't wait
                     logger.warning("cannot list image streams at start-up (%s); triggers start at once", error)
                     self.streams_listed.set()
                     return
-                attempt += 1
-                delay = min(30.0, 0.25 * 2.0**attempt)
-                logger.warning("listing image streams at start-up failed (%s); retrying in %.1f s", error, delay)
-                await asyncio.sleep(delay)
-            except Exception as error:  # any other failure (the API server not there yet): try again
                 attempt += 1
                 delay = min(30.0, 0.25 * 2.0**attempt)
                 logger.warning("listing image streams at start-up failed (%s); retrying in %.1f s", error, delay)

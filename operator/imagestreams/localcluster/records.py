@@ -164,13 +164,13 @@ def reap(
         stop_identity(record.owner, grace=60.0)
     stopped = [p.name for p in reversed(record.processes) if stop_identity(p.identity, grace)]
     removed = False
-    if record.temporary_workdir and not record.owner.alive() and record.workdir.exists():
-        shutil.rmtree(record.workdir, ignore_errors=True)
-        removed = True
-    elif not record.owner.alive():
-        with contextlib.suppress(FileNotFoundError):
-            record.path.unlink()
-    if not record.owner.alive():
+    if not record.owner.alive():  # the cluster is over: its record, link and temporary directory go too
+        if record.temporary_workdir and record.workdir.exists():
+            shutil.rmtree(record.workdir, ignore_errors=True)
+            removed = True
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                record.path.unlink()
         with contextlib.suppress(FileNotFoundError):
             ((index or index_dir()) / _link_name(record.workdir)).unlink()
     return Reaped(record.workdir, owner_running, stopped, time.monotonic() - started, removed)
