@@ -23,7 +23,8 @@ from imagestreams.cli.importing import parse_timeout
 from imagestreams.core.keyring import lookup, parse_dockerconfigjson
 from imagestreams.core.references import parse_reference
 from imagestreams.core.tagorder import prioritize_tags
-from imagestreams.core.triggers import TRIGGERS_ANNOTATION_MAX_LENGTH, WorkloadKind, parse_field_path, parse_triggers
+from imagestreams.core.triggers import TRIGGERS_ANNOTATION_MAX_LENGTH, parse_field_path, parse_triggers
+from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.registry.challenges import parse_challenges
 from imagestreams.registry.errors import parse_error_body
 from imagestreams.registry.links import parse_link_next

@@ -76,12 +76,12 @@ def test_pop_and_clear() -> None:
 
 def test_reverse_index_answers_both_ways() -> None:
     index: ReverseIndex[str, str] = ReverseIndex()
-    index.set("web", {"ns/app", "ns/base"})
-    index.set("worker", {"ns/app"})
+    index.assign("web", {"ns/app", "ns/base"})
+    index.assign("worker", {"ns/app"})
     assert index.referrers("ns/app") == {"web", "worker"}
     assert index.referrers("ns/base") == {"web"}
     assert index.targets("web") == frozenset({"ns/app", "ns/base"})
-    index.set("web", {"ns/other"})  # re-pointing drops the old entries
+    index.assign("web", {"ns/other"})  # re-pointing drops the old entries
     assert index.referrers("ns/base") == set()
     assert index.referrers("ns/app") == {"worker"}
     index.discard("worker")
@@ -92,15 +92,15 @@ def test_reverse_index_answers_both_ways() -> None:
 
 def test_reverse_index_forgets_a_key_set_to_nothing() -> None:
     index: ReverseIndex[str, str] = ReverseIndex()
-    index.set("web", {"ns/app"})
-    index.set("web", ())
+    index.assign("web", {"ns/app"})
+    index.assign("web", ())
     assert "web" not in index
     assert index.referrers("ns/app") == set()
 
 
 def test_referrers_is_a_copy() -> None:
     index: ReverseIndex[str, str] = ReverseIndex()
-    index.set("web", {"ns/app"})
+    index.assign("web", {"ns/app"})
     referrers = index.referrers("ns/app")
     index.discard("web")
     assert referrers == {"web"}

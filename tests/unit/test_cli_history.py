@@ -22,7 +22,8 @@ from imagestreams.cli.history import (
     tag_history,
 )
 from imagestreams.cli.tagging import ROLLED_BACK_ANNOTATION
-from imagestreams.core.triggers import TRIGGERS_ANNOTATION, WorkloadKind
+from imagestreams.core.triggers import TRIGGERS_ANNOTATION
+from imagestreams.core.workloadkinds import WorkloadKind
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 A, B, C = ("sha256:" + letter * 64 for letter in "abc")

@@ -26,7 +26,8 @@ from imagestreams.cli.workloads import (
     stream_lookup_local,
     stream_lookup_patch,
 )
-from imagestreams.core.triggers import TRIGGERS_ANNOTATION, WorkloadKind
+from imagestreams.core.triggers import TRIGGERS_ANNOTATION
+from imagestreams.core.workloadkinds import WorkloadKind
 
 WEB = WorkloadRef(WorkloadKind.DEPLOYMENT, "web")
 NIGHTLY = WorkloadRef(WorkloadKind.CRONJOB, "nightly")

@@ -7,7 +7,8 @@ import itertools
 from imagestreams.controller.handlers import CappedBackoff
 from imagestreams.controller.reconciler import StreamCache
 from imagestreams.controller.triggers import TriggerController
-from imagestreams.core.triggers import TRIGGERS_ANNOTATION, WorkloadKind
+from imagestreams.core.triggers import TRIGGERS_ANNOTATION
+from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.streams import listable_namespaces
 
 

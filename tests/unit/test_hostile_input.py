@@ -31,10 +31,10 @@ from imagestreams.core.triggers import (
     TRIGGERS_ANNOTATION_MAX_LENGTH,
     FieldPath,
     TriggerError,
-    WorkloadKind,
     parse_field_path,
     parse_triggers,
 )
+from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.registry.challenges import MAX_CHALLENGES, MAX_PARAMETERS, Challenge, parse_challenges
 from imagestreams.registry.errors import ErrorDetail, parse_error_body
 from imagestreams.registry.links import MAX_LINKS, parse_link_next

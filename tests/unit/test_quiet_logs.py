@@ -6,7 +6,7 @@ import logging
 
 from imagestreams.controller.handlers import failure_kind, object_fields
 from imagestreams.controller.logs import QuietFilter
-from imagestreams.core.triggers import WorkloadKind
+from imagestreams.core.workloadkinds import WorkloadKind
 
 
 def _record(message: str, level: int = logging.INFO) -> logging.LogRecord:

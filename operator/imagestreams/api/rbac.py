@@ -5,9 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from imagestreams.api.imagestream import GROUP, PLURAL
+from imagestreams.core.workloadkinds import WORKLOAD_TYPES, TriggerWrite
 
 OPERATOR_NAME = "imagestream-operator"
 DEFAULT_NAMESPACE = "imagestream-operator"
+
+_TRIGGER_VERBS = {
+    TriggerWrite.APPLY: ["list", "watch", "patch"],
+    TriggerWrite.RUN: ["list", "watch", "create", "delete"],
+}
+
+
+def _workload_rules() -> list[dict[str, Any]]:
+    """One rule per API group and way of writing, in the order of the table of workload kinds."""
+    rules: dict[tuple[str, TriggerWrite], list[str]] = {}
+    for workload in WORKLOAD_TYPES.values():
+        rules.setdefault((workload.group, workload.write), []).append(workload.plural)
+    return [
+        {"apiGroups": [group], "resources": plurals, "verbs": list(_TRIGGER_VERBS[write])}
+        for (group, write), plurals in rules.items()
+    ]
+
 
 # Every rule, with why it is needed. Nothing here reads secrets by name or writes anything but
 # stream status, the triggered workloads' images, Job runs and events.
@@ -21,15 +39,9 @@ OPERATOR_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     # Cross-namespace sources and triggers: may namespace A pull from namespace B?
     {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
-    # Triggered workloads: watched; only the image of triggered containers is written (server-side apply).
-    {
-        "apiGroups": ["apps"],
-        "resources": ["deployments", "statefulsets", "daemonsets"],
-        "verbs": ["list", "watch", "patch"],
-    },
-    {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["list", "watch", "patch"]},
-    # Jobs are build definitions: runs are created from them and pruned.
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "watch", "create", "delete"]},
+    # Triggered workloads (every kind in core.workloadkinds): watched; for most only the image of triggered
+    # containers is written (server-side apply); Jobs are build definitions: runs are created from them and pruned.
+    *_workload_rules(),
 ]
 
 

@@ -832,7 +832,7 @@ def _stream_and_tag(text: str) -> tuple[str, str]:
 def run_history(ctx: Context) -> int:
     from imagestreams.cli.history import container_uses, history_document, history_table, tag_history  # noqa: PLC0415
     from imagestreams.cli.output import render_document  # noqa: PLC0415
-    from imagestreams.core.triggers import WorkloadKind  # noqa: PLC0415
+    from imagestreams.core.workloadkinds import WorkloadKind  # noqa: PLC0415
 
     name, tag = _stream_and_tag(ctx.args.target)
     namespace = ctx.namespace

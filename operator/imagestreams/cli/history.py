@@ -28,10 +28,10 @@ from imagestreams.core.triggers import (
     INIT_CONTAINERS,
     TRIGGERS_ANNOTATION,
     TriggerError,
-    WorkloadKind,
     parse_triggers,
     pod_spec,
 )
+from imagestreams.core.workloadkinds import WorkloadKind
 
 IMAGE_STREAM_IMAGE = "ImageStreamImage"
 

@@ -8,24 +8,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from lightkube import ALL_NS, ApiError, Client
-from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
-from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.types import PatchType
 
 from imagestreams.cli.errors import CliError
 from imagestreams.cli.kubeconfig import Target
-from imagestreams.core.triggers import WorkloadKind
+from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.streams import ImageStreamResource
+from imagestreams.kube.workloads import RESOURCE_MODELS
 
 FIELD_MANAGER = "kubectl-imagestream"
 STREAMS = "imagestreams.image.openshift.io"
-WORKLOAD_RESOURCES: dict[WorkloadKind, Any] = {
-    WorkloadKind.DEPLOYMENT: Deployment,
-    WorkloadKind.STATEFULSET: StatefulSet,
-    WorkloadKind.DAEMONSET: DaemonSet,
-    WorkloadKind.CRONJOB: CronJob,
-    WorkloadKind.JOB: Job,
-}
 CONFLICT_RETRIES = 5
 T = TypeVar("T")
 
@@ -113,7 +105,7 @@ class Kube:
 
     def get_workload(self, kind: WorkloadKind, namespace: str, name: str) -> dict[str, Any]:
         with api_errors():
-            return _body(self.client.get(WORKLOAD_RESOURCES[kind], name, namespace=namespace))
+            return _body(self.client.get(RESOURCE_MODELS[kind], name, namespace=namespace))
 
     def list_workloads(
         self, namespace: str, kinds: tuple[WorkloadKind, ...]
@@ -121,13 +113,13 @@ class Kube:
         found: list[tuple[WorkloadKind, dict[str, Any]]] = []
         with api_errors():
             for kind in kinds:
-                found += [(kind, _body(obj)) for obj in self.client.list(WORKLOAD_RESOURCES[kind], namespace=namespace)]
+                found += [(kind, _body(obj)) for obj in self.client.list(RESOURCE_MODELS[kind], namespace=namespace)]
         return found
 
     def patch_workload(self, kind: WorkloadKind, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         try:
             result = self.client.patch(
-                WORKLOAD_RESOURCES[kind], name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
+                RESOURCE_MODELS[kind], name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
             )
         except ApiError as error:
             if error.status.code == 409:

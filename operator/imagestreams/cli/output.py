@@ -8,16 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imagestreams.cli.errors import CliError
+from imagestreams.core.workloadkinds import WORKLOAD_TYPES
 
 FORMATS = ("yaml", "json", "name")
 # kind -> the resource name kubectl prints with -o name
 QUALIFIED = {
     "ImageStream": "imagestream.image.openshift.io",
-    "Deployment": "deployment.apps",
-    "StatefulSet": "statefulset.apps",
-    "DaemonSet": "daemonset.apps",
-    "CronJob": "cronjob.batch",
-    "Job": "job.batch",
+    **{workload.kind.value: workload.qualified for workload in WORKLOAD_TYPES.values()},
 }
 
 

@@ -24,10 +24,10 @@ from imagestreams.core.triggers import (
     FieldPath,
     Trigger,
     TriggerError,
-    WorkloadKind,
     parse_triggers,
     pod_spec,
 )
+from imagestreams.core.workloadkinds import WorkloadKind
 
 
 @dataclass(frozen=True)

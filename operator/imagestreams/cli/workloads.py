@@ -8,34 +8,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagestreams.cli.errors import CliError
-from imagestreams.core.triggers import POD_SPEC_PATHS, WorkloadKind
+from imagestreams.core.triggers import POD_SPEC_PATHS
+from imagestreams.core.workloadkinds import WORKLOAD_TYPES, WorkloadKind
 
 RESOLVE_NAMES_ANNOTATION = "alpha.image.policy.openshift.io/resolve-names"
 
-# kind -> (resource plural, API group)
-RESOURCES: dict[WorkloadKind, tuple[str, str]] = {
-    WorkloadKind.DEPLOYMENT: ("deployments", "apps"),
-    WorkloadKind.STATEFULSET: ("statefulsets", "apps"),
-    WorkloadKind.DAEMONSET: ("daemonsets", "apps"),
-    WorkloadKind.CRONJOB: ("cronjobs", "batch"),
-    WorkloadKind.JOB: ("jobs", "batch"),
+# Every name kubectl accepts for a workload kind: kind, plural and short names, each also with its API group.
+WORKLOAD_NAMES: dict[str, WorkloadKind] = {
+    f"{name}{suffix}": workload.kind
+    for workload in WORKLOAD_TYPES.values()
+    for name in (workload.kind.value.lower(), workload.plural, *workload.short_names)
+    for suffix in ("", f".{workload.group}")
 }
-_SHORT_NAMES = {
-    WorkloadKind.DEPLOYMENT: ("deploy",),
-    WorkloadKind.STATEFULSET: ("sts",),
-    WorkloadKind.DAEMONSET: ("ds",),
-    WorkloadKind.CRONJOB: ("cj",),
-    WorkloadKind.JOB: (),
-}
-WORKLOAD_TYPES: dict[str, WorkloadKind] = {}
-for _kind, (_plural, _group) in RESOURCES.items():
-    for _name in (_kind.value.lower(), _plural, *_SHORT_NAMES[_kind]):
-        WORKLOAD_TYPES[_name] = _kind
-        WORKLOAD_TYPES[f"{_name}.{_group}"] = _kind
 STREAM_TYPES = frozenset(
     {"is", "imagestream", "imagestreams", "imagestream.image.openshift.io", "imagestreams.image.openshift.io"}
 )
-SUPPORTED = "deployments, statefulsets, daemonsets, cronjobs and jobs"
+_PLURALS = [workload.plural for workload in WORKLOAD_TYPES.values()]
+SUPPORTED = f"{', '.join(_PLURALS[:-1])} and {_PLURALS[-1]}"
 
 
 @dataclass(frozen=True)
@@ -46,12 +35,12 @@ class WorkloadRef:
     @property
     def resource(self) -> str:
         """`deployments/web`, as `oc set` prints names in its tables."""
-        return f"{RESOURCES[self.kind][0]}/{self.name}"
+        return f"{WORKLOAD_TYPES[self.kind].plural}/{self.name}"
 
     @property
     def qualified(self) -> str:
         """`deployment.apps/web`, as kubectl prints a name after a change."""
-        return f"{self.kind.value.lower()}.{RESOURCES[self.kind][1]}/{self.name}"
+        return f"{WORKLOAD_TYPES[self.kind].qualified}/{self.name}"
 
 
 def split_type_name(text: str) -> tuple[str, str]:
@@ -69,7 +58,7 @@ def parse_workload(text: str, verb: str) -> WorkloadRef:
     kind_text, name = split_type_name(text)
     if not kind_text:
         raise CliError(f"{verb} needs TYPE/NAME, e.g. deployment/{name} ({SUPPORTED} are supported)")
-    kind = WORKLOAD_TYPES.get(kind_text.lower())
+    kind = WORKLOAD_NAMES.get(kind_text.lower())
     if kind is None:
         raise CliError(f"{kind_text}/{name} does not support {verb}: only {SUPPORTED} do")
     return WorkloadRef(kind, name)

@@ -30,7 +30,7 @@ from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCach
 from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.registrypolicy import RegistryPolicy
-from imagestreams.core.triggers import WorkloadKind
+from imagestreams.core.workloadkinds import KIND_OF_RESOURCE
 from imagestreams.kube.access import PullAccess
 from imagestreams.kube.events import post_event
 from imagestreams.kube.health import api_answers, api_server_endpoints
@@ -391,15 +391,6 @@ async def stream_event(type: str, body: kopf.Body, namespace: str | None, name: 
         runtime.workload_queue.add(workload)
 
 
-WORKLOAD_RESOURCES = {
-    ("apps", "v1", "deployments"): WorkloadKind.DEPLOYMENT,
-    ("apps", "v1", "statefulsets"): WorkloadKind.STATEFULSET,
-    ("apps", "v1", "daemonsets"): WorkloadKind.DAEMONSET,
-    ("batch", "v1", "cronjobs"): WorkloadKind.CRONJOB,
-    ("batch", "v1", "jobs"): WorkloadKind.JOB,
-}
-
-
 def _uid(body: Any) -> str | None:
     uid = (body.get("metadata") or {}).get("uid")
     return str(uid) if uid else None
@@ -409,12 +400,12 @@ async def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, me
     runtime = _runtime_of(memo)
     if runtime is None or runtime.settings.ignores(body.get("metadata", {}).get("namespace", "")):
         return
-    kind = WORKLOAD_RESOURCES[(resource.group, resource.version, resource.plural)]
+    kind = KIND_OF_RESOURCE[(resource.group, resource.version, resource.plural)]
     key = runtime.triggers.observe(kind, type or "", dict(body))
     if key is not None:
         runtime.workload_queue.add(key)
 
 
 # Watch events only: Kopf writes no state annotations or finalizers on user workloads this way.
-for _group, _version, _plural in WORKLOAD_RESOURCES:
+for _group, _version, _plural in KIND_OF_RESOURCE:
     kopf.on.event(_group, _version, _plural)(workload_event)

@@ -24,12 +24,12 @@ from imagestreams.core.triggers import (
     ContainerChange,
     Trigger,
     TriggerError,
-    WorkloadKind,
     desired_changes,
     parse_triggers,
     stream_tag_image,
     trigger_index_keys,
 )
+from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.access import AccessCheckFailed, PullAccess, pull_denied_message
 from imagestreams.kube.workloads import FIELD_MANAGER, apply_images, create_job, delete_job, job_runs
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -75,7 +75,7 @@ class TTLCache(Generic[K, V]):
             del self._data[key]
 
     def __contains__(self, key: object) -> bool:
-        entry = self._data.get(key)  # type: ignore[call-overload]
+        entry = self._data.get(cast(K, key))
         return entry is not None and entry[0] > self._clock()
 
     def __len__(self) -> int:
@@ -89,7 +89,7 @@ class ReverseIndex(Generic[K, T]):
         self._targets: dict[K, frozenset[T]] = {}
         self._referrers: dict[T, set[K]] = {}
 
-    def set(self, key: K, targets: Iterable[T]) -> None:
+    def assign(self, key: K, targets: Iterable[T]) -> None:
         """Make `key` refer to exactly `targets` (none: the key is forgotten)."""
         self.discard(key)
         wanted = frozenset(targets)

@@ -18,11 +18,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from imagestreams.api.imagestream import STREAM_NAME_PATTERN, ImageStream, ReferencePolicyType
 from imagestreams.core.jsonlimits import load_json
+from imagestreams.core.workloadkinds import WORKLOAD_TYPES, WorkloadKind
 
 TRIGGERS_ANNOTATION = "image.openshift.io/triggers"
 # A trigger takes about 120 characters, so this is room for hundreds of containers; the annotation is parsed on
@@ -35,22 +35,9 @@ INIT_CONTAINERS = "initContainers"
 CONTAINER_LISTS = (CONTAINERS, INIT_CONTAINERS)
 
 
-class WorkloadKind(StrEnum):
-    DEPLOYMENT = "Deployment"
-    STATEFULSET = "StatefulSet"
-    DAEMONSET = "DaemonSet"
-    CRONJOB = "CronJob"
-    JOB = "Job"
-
-
-_TEMPLATE_POD_SPEC = ("spec", "template", "spec")
-
+# The pod spec's place in each kind, from the one table of workload kinds.
 POD_SPEC_PATHS: dict[WorkloadKind, tuple[str, ...]] = {
-    WorkloadKind.DEPLOYMENT: _TEMPLATE_POD_SPEC,
-    WorkloadKind.STATEFULSET: _TEMPLATE_POD_SPEC,
-    WorkloadKind.DAEMONSET: _TEMPLATE_POD_SPEC,
-    WorkloadKind.JOB: _TEMPLATE_POD_SPEC,
-    WorkloadKind.CRONJOB: ("spec", "jobTemplate", "spec", "template", "spec"),
+    kind: workload.pod_spec_path for kind, workload in WORKLOAD_TYPES.items()
 }
 
 _INDEX_SELECTOR = re.compile(r"[0-9]+")

@@ -11,40 +11,40 @@ from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.types import CascadeType, PatchType
 
 from imagestreams.core.jobruns import SOURCE_JOB_LABEL
-from imagestreams.core.triggers import POD_SPEC_PATHS, WorkloadKind
+from imagestreams.core.triggers import POD_SPEC_PATHS
+from imagestreams.core.workloadkinds import WORKLOAD_TYPES, WorkloadKind
 
 FIELD_MANAGER = "imagestream-operator"
 
-RESOURCES: dict[WorkloadKind, tuple[str, Any]] = {
-    WorkloadKind.DEPLOYMENT: ("apps/v1", Deployment),
-    WorkloadKind.STATEFULSET: ("apps/v1", StatefulSet),
-    WorkloadKind.DAEMONSET: ("apps/v1", DaemonSet),
-    WorkloadKind.CRONJOB: ("batch/v1", CronJob),
-    WorkloadKind.JOB: ("batch/v1", Job),
-}
+_MODELS = {model.__name__: model for model in (Deployment, StatefulSet, DaemonSet, CronJob, Job)}
+# The lightkube model of every kind in the table (a kind added there without a model fails here, at import).
+RESOURCE_MODELS: dict[WorkloadKind, Any] = {kind: _MODELS[kind.value] for kind in WORKLOAD_TYPES}
 
 
 def image_apply_body(
     kind: WorkloadKind, namespace: str, name: str, images: Mapping[tuple[str, str], str]
 ) -> dict[str, Any]:
     """The smallest apply configuration that sets `images` ((list, container) -> image) and nothing else."""
-    api_version, _ = RESOURCES[kind]
     lists: dict[str, list[dict[str, str]]] = {}
     for (container_list, container_name), image in sorted(images.items()):
         lists.setdefault(container_list, []).append({"name": container_name, "image": image})
     node: dict[str, Any] = dict(lists)
     for part in reversed(POD_SPEC_PATHS[kind]):
         node = {part: node}
-    return {"apiVersion": api_version, "kind": kind.value, "metadata": {"name": name, "namespace": namespace}, **node}
+    return {
+        "apiVersion": WORKLOAD_TYPES[kind].api_version,
+        "kind": kind.value,
+        "metadata": {"name": name, "namespace": namespace},
+        **node,
+    }
 
 
 async def apply_images(
     client: AsyncClient, kind: WorkloadKind, namespace: str, name: str, images: Mapping[tuple[str, str], str]
 ) -> None:
     """Server-side apply under the operator's field manager, taking over the image fields it sets."""
-    _, resource = RESOURCES[kind]
     await client.patch(
-        resource,
+        RESOURCE_MODELS[kind],
         name,
         image_apply_body(kind, namespace, name, images),
         namespace=namespace,
