@@ -15,6 +15,7 @@ from typing import Any
 from lightkube import AsyncClient
 
 from imagestreams.api.imagestream import ImageManifestSummary, ImageStream, ImageSummary, TagReference
+from imagestreams.core.caches import TTLCache
 from imagestreams.core.fairness import Demand
 from imagestreams.core.keyring import KeyringEntry, lookup
 from imagestreams.core.references import ImageReference, InvalidReference, parse_reference
@@ -49,9 +50,14 @@ INSECURE_REPOSITORY_ANNOTATION = "openshift.io/image.insecureRepository"
 PREFER_ARCH_ANNOTATION = "importer.image.openshift.io/prefer-arch"
 PREFER_OS_ANNOTATION = "importer.image.openshift.io/prefer-os"
 
-MAX_REMEMBERED_LOOKUPS = 10_000
 ADDRESS_CACHE_SECONDS = 60.0
 KEYRING_CACHE_SECONDS = 60.0
+# Entries the importer's caches keep at most (lookups, namespaces' keyrings, registry hosts): far more than one
+# operator's streams need within a scheduling interval; the bound only keeps memory flat when names flood in, the
+# least recently used entries going first.
+MAX_REMEMBERED_LOOKUPS = 10_000
+MAX_REMEMBERED_KEYRINGS = 10_000
+MAX_REMEMBERED_HOSTS = 10_000
 # An overall bound per tag lookup, over the client's per-request timeouts and retries and its wait for a turn in
 # the registry's request budget.
 RESOLVE_DEADLINE_SECONDS = 120.0
@@ -76,11 +82,18 @@ class Importer:
     # streams on other registries need.
     idle: Idle = contextlib.nullcontext
     lookups: int = 0  # registry lookups made, for metrics and tests
-    _recent: dict[LookupKey, tuple[float, ResolvedImage]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic  # injectable, so tests move time instead of sleeping
+    # Each lookup for reuse_seconds from when it started (see _remember).
+    _recent: TTLCache[LookupKey, ResolvedImage] = field(init=False)
     # Shared by every stream that needs the same lookup, and cancelled when none of them waits for it any more.
     _flights: SingleFlight[LookupKey, ResolvedImage] = field(default_factory=SingleFlight)
-    _addresses: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
-    _keyrings: dict[str, tuple[float, list[KeyringEntry]]] = field(default_factory=dict)
+    _addresses: TTLCache[str, list[str]] = field(init=False)
+    _keyrings: TTLCache[str, list[KeyringEntry]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._recent = TTLCache(MAX_REMEMBERED_LOOKUPS, clock=self.clock)
+        self._addresses = TTLCache(MAX_REMEMBERED_HOSTS, ttl=ADDRESS_CACHE_SECONDS, clock=self.clock)
+        self._keyrings = TTLCache(MAX_REMEMBERED_KEYRINGS, ttl=KEYRING_CACHE_SECONDS, clock=self.clock)
 
     async def outcomes(
         self, stream: ImageStream, tag_names: list[str], scheduled_only: frozenset[str] = frozenset()
@@ -104,12 +117,11 @@ class Importer:
 
     async def _keyring(self, namespace: str, *, fresh: bool) -> list[KeyringEntry]:
         """The namespace's pull secrets: read now for imports someone asked for, else at most a minute old."""
-        now = time.monotonic()
-        cached = self._keyrings.get(namespace)
-        if fresh or cached is None or now - cached[0] > KEYRING_CACHE_SECONDS:
-            cached = (now, await pull_secret_entries(self.kube, namespace))
-            self._keyrings[namespace] = cached
-        return cached[1]
+        cached = None if fresh else self._keyrings.get(namespace)
+        if cached is None:
+            cached = await pull_secret_entries(self.kube, namespace)
+            self._keyrings.put(namespace, cached)
+        return cached
 
     async def _outcome(
         self, stream: ImageStream, tag: TagReference, keyring: list[KeyringEntry], *, reuse: bool
@@ -224,12 +236,10 @@ class Importer:
             mode,
             preferred,
         )
-        now = time.monotonic()
-        recent = self._recent.get(key)
-        if reuse and recent and now - recent[0] < self.reuse_seconds:
-            cached = recent[1]
-            if cached.complete or cached.digest in known:
-                return Resolved(reference.with_digest(cached.digest), cached.digest, image_summary(cached))
+        started = self.clock()
+        cached = self._recent.get(key) if reuse else None
+        if cached is not None and (cached.complete or cached.digest in known):
+            return Resolved(reference.with_digest(cached.digest), cached.digest, image_summary(cached))
         # The namespace's requests wait in its own lane of the registry's queue (flights.on_behalf_of).
         with on_behalf_of(namespace) as demand:
             try:
@@ -254,7 +264,7 @@ class Importer:
                 return Failure(error.reason, error.message)
             except ValueError as error:
                 return Failure("InvalidSource", f"{reference.exact()}: {error}")
-        self._remember(key, now, resolved)
+        self._remember(key, started, resolved)
         return Resolved(reference.with_digest(resolved.digest), resolved.digest, image_summary(resolved))
 
     def _name_refusal(self, reference: ImageReference) -> str | None:
@@ -271,16 +281,15 @@ class Importer:
             pass
         else:
             return None  # a literal address was already checked by name
-        now = time.monotonic()
-        cached = self._addresses.get(host)
-        if cached is None or now - cached[0] > ADDRESS_CACHE_SECONDS:
+        addresses = self._addresses.get(host)
+        if addresses is None:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, int(port or 443))
             except (OSError, ValueError):
                 return None  # unresolvable: the registry client reports the failure in its own words
-            cached = (now, sorted({str(info[4][0]) for info in infos}))
-            self._addresses[host] = cached
-        return self.policy.address_refusal(registry, cached[1])
+            addresses = sorted({str(info[4][0]) for info in infos})
+            self._addresses.put(host, addresses)
+        return self.policy.address_refusal(registry, addresses)
 
     def _timed_out(self, namespace: str, reference: ImageReference, demand: Demand) -> Failure:
         """The deadline passed: say whether the lookup was kept waiting by this operator's own request budget for the
@@ -322,10 +331,10 @@ class Importer:
         self.lookups += 1
         return await self._flights.run(key, lookup, fresh=True)
 
-    def _remember(self, key: LookupKey, now: float, resolved: ResolvedImage) -> None:
-        if len(self._recent) > MAX_REMEMBERED_LOOKUPS:
-            self._recent = {k: v for k, v in self._recent.items() if now - v[0] < self.reuse_seconds}
-        self._recent[key] = (now, resolved)
+    def _remember(self, key: LookupKey, started: float, resolved: ResolvedImage) -> None:
+        """Keep a lookup for reuse_seconds counted from when it started: its answer may be that old, and a slow
+        lookup must not be reused into the next scheduling interval."""
+        self._recent.put(key, resolved, ttl=self.reuse_seconds - (self.clock() - started))
 
     def _copy_tag(self, namespace: str, stream_name: str, tag_name: str) -> Outcome:
         source = self.streams(namespace, stream_name)

@@ -16,8 +16,12 @@ from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessR
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 from imagestreams.api.imagestream import GROUP, PLURAL
+from imagestreams.core.caches import TTLCache
 
 CACHE_SECONDS = 30.0
+# Pairs of namespaces remembered at most: far more than the cross-namespace sources of any cluster; the bound only
+# keeps a flood of pairs from growing memory (the least recently asked pair goes first).
+MAX_REMEMBERED_GRANTS = 10_000
 
 
 class AccessCheckFailed(Exception):
@@ -35,15 +39,16 @@ def pull_denied_message(namespace: str, source_namespace: str) -> str:
 @dataclass
 class PullAccess:
     client: AsyncClient
-    _cache: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+    # (namespace, source namespace) pairs allowed to pull, each for CACHE_SECONDS.
+    _grants: TTLCache[tuple[str, str], bool] = field(
+        default_factory=lambda: TTLCache(MAX_REMEMBERED_GRANTS, ttl=CACHE_SECONDS, clock=time.monotonic)
+    )
 
     async def namespace_may_pull(self, namespace: str, source_namespace: str) -> bool:
         if namespace == source_namespace:
             return True
-        now = time.monotonic()
-        cached = self._cache.get((namespace, source_namespace))
-        if cached and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if (namespace, source_namespace) in self._grants:
+            return True
         review = SubjectAccessReview(
             spec=SubjectAccessReviewSpec(
                 groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
@@ -63,5 +68,5 @@ class PullAccess:
         if allowed:
             # Only grants are remembered, so a new RoleBinding takes effect on the next look; denials are
             # asked again, which happens only when a stream with such a source changes.
-            self._cache[(namespace, source_namespace)] = (now, allowed)
+            self._grants.put((namespace, source_namespace), allowed)
         return allowed

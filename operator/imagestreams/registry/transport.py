@@ -1,0 +1,404 @@
+# Written here on aiohttp because a registry needs more than aiohttp's own redirect following gives: the operator's
+# host policy checked on every hop, no downgrade from https to plain http, Authorization dropped once the origin
+# changes, bounded bodies, and each request waiting for its turn in its registry's budget.
+"""The registry client's HTTP layer: one aiohttp session, requests under per-registry limits, redirects followed by
+hand with host checks, retries with backoff and 429 pauses, and failures below HTTP as `TransportError`.
+
+It knows nothing of images or credentials: `auth` decides what a request carries, `client` what it asks for.
+Security rules kept here: TLS is verified unless the caller passes an unverified context; every host contacted
+(registry, redirect hop, token realm) is checked against the operator's policy by name, and the addresses a name
+resolves to are checked again when connecting; URLs in logs and messages carry no query or user info.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from imagestreams.core.fairness import Admission, Demand
+from imagestreams.registry import errors
+from imagestreams.registry.errors import RegistryError, TransportKind
+from imagestreams.registry.flights import current_demand
+from imagestreams.registry.models import ClientSettings
+from imagestreams.registry.retry import backoff_delay, is_retryable_status, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_ERROR_BODY = 64 * 1024
+# OpenSSL's words for "the server answered the TLS handshake with something else", i.e. plain HTTP.
+_HTTP_ONLY_MARKERS = ("wrong_version_number", "wrong version number", "record layer failure", "http request")
+
+# What a request is sent with: a verifying context, or False for an unverified (insecure) connection.
+SSLParam = ssl.SSLContext | bool
+
+
+class TransportError(Exception):
+    """A failure below HTTP; turned into a RegistryError (with the caller's image name) at the client's boundary."""
+
+    def __init__(self, kind: TransportKind, detail: str, *, retryable: bool) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.retryable = retryable
+        self.attempts = 1
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    url: URL  # after redirects
+    attempts: int = 1
+
+
+def verifying_context(extra_ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if extra_ca_file:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
+
+
+def safe_url(url: URL) -> str:
+    """A URL for logs: no query (signed storage URLs carry secrets there) and no user info."""
+    return str(url.with_query(None).with_user(None))
+
+
+@dataclass(eq=False)
+class _Ticket:
+    """A request waiting for its turn at a registry."""
+
+    granted: asyncio.Future[None]
+
+
+class RegistryGate:
+    """One registry's request budget: concurrency, rate and a pause after a 429 with Retry-After, with the turns
+    shared fairly across namespaces (`core.fairness.Admission`; the pure rules live there, the waiting here).
+
+    Nothing is booked ahead: a request that stops waiting (its lookup's deadline passed, its stream was deleted)
+    simply leaves the queue, and one that got its turn but was cancelled before sending gives the token back.
+    """
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self._admission: Admission[_Ticket] = Admission(
+            settings.per_registry_rate, settings.per_registry_burst, settings.per_registry_concurrency
+        )
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+
+    def pause(self, seconds: float) -> None:
+        self._admission.pause_until(asyncio.get_running_loop().time() + seconds)
+
+    def namespaces_waiting(self) -> frozenset[str]:
+        return self._admission.tenants_waiting()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, float("inf")
+
+    @contextlib.asynccontextmanager
+    async def turn(self, demand: Demand) -> AsyncIterator[None]:
+        """Wait for this request's turn in the lanes of `demand`'s namespaces, then hold a slot while it runs."""
+        loop = asyncio.get_running_loop()
+        ticket = _Ticket(loop.create_future())
+        self._admission.enqueue(ticket, demand.tenants)
+        unfollow = demand.follow(lambda tenants: self._admission.also_for(ticket, tenants))
+        demand.queued(loop.time())
+        try:
+            self._dispatch()
+            await ticket.granted
+        except asyncio.CancelledError:
+            if ticket.granted.done() and not ticket.granted.cancelled():
+                self._admission.refund()  # granted, but cancelled before it could be sent
+                self._dispatch()
+            else:
+                self._admission.withdraw(ticket)
+            raise
+        finally:
+            unfollow()
+            demand.unqueued(loop.time())
+        try:
+            yield
+        finally:
+            self._admission.finished()
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while (ticket := self._admission.admit(now)) is not None:
+            if ticket.granted.done():  # its waiter was cancelled and has not withdrawn yet
+                self._admission.refund()
+                continue
+            ticket.granted.set_result(None)
+        wake = self._admission.wake_at(now)
+        if wake is not None and wake < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = wake
+            self._timer = loop.call_at(wake, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, float("inf")
+        self._dispatch()
+
+
+class _AddressRefused(OSError):
+    """The registry policy refused the addresses a name resolved to."""
+
+
+class _GuardedResolver(aiohttp.abc.AbstractResolver):
+    """Resolves names as aiohttp does, then refuses addresses the operator's policy denies, at connect time
+    (a name checked earlier could resolve differently now)."""
+
+    def __init__(self, guard: Callable[[str, list[str]], str | None]) -> None:
+        self._inner = aiohttp.DefaultResolver()
+        self._guard = guard
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[aiohttp.abc.ResolveResult]:
+        results = await self._inner.resolve(host, port, family)  # type: ignore[arg-type]
+        refusal = self._guard(host, [str(result["host"]) for result in results])
+        if refusal:
+            raise _AddressRefused(refusal)
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
+    length = response.content_length
+    if not truncate and length is not None and length > limit:
+        raise TransportError(TransportKind.TOO_LARGE, f"{length} bytes, more than {limit} allowed", retryable=False)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            if truncate:
+                chunks.append(chunk[: len(chunk) - (total - limit)])
+                break
+            raise TransportError(TransportKind.TOO_LARGE, f"more than {limit} bytes", retryable=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Transport:
+    """The HTTP side of one RegistryClient: its session, its registries' gates, and one logical request at a time
+    (`fetch`). Requests are keyed by the registry they are made for, whose budget they use even when a redirect or
+    a token realm leads to another host."""
+
+    def __init__(self, settings: ClientSettings, trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
+        self.settings = settings
+        self._verify_context = verifying_context(settings.extra_ca_file)
+        self._trace_configs = list(trace_configs)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        self._random = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._gates: dict[str, RegistryGate] = {}
+
+    async def close(self) -> None:
+        self._closed = True
+        for gate in self._gates.values():
+            gate.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def tls(self, *, insecure: bool) -> SSLParam:
+        """What a connection is made with: the verifying context, or no verification when the caller says insecure."""
+        return False if insecure else self._verify_context
+
+    def namespaces_waiting(self, registry: str) -> frozenset[str]:
+        """The namespaces with requests waiting for a turn at `registry` now (see `flights.on_behalf_of`)."""
+        gate = self._gates.get(registry)
+        return gate.namespaces_waiting() if gate else frozenset()
+
+    async def fetch(
+        self,
+        registry: str,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        *,
+        insecure: bool,
+        ssl_param: SSLParam,
+        max_body: int,
+        attempts: int | None = None,
+    ) -> Response:
+        """One logical request for `registry`: redirects followed by hand, retries on network errors, 5xx and 429.
+
+        `insecure` allows a redirect from https to plain http; `attempts` overrides the settings' max_attempts.
+        """
+        settings = self.settings
+        limit = attempts or settings.max_attempts
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._follow(
+                    registry, method, url, headers, insecure=insecure, ssl_param=ssl_param, max_body=max_body
+                )
+            except TransportError as exc:
+                exc.attempts = attempt
+                if not exc.retryable or attempt >= limit:
+                    raise
+                delay = self._backoff(attempt)
+                log.info("%s %s failed (%s); retry %d in %.2f s", method, safe_url(url), exc.kind, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            response = replace(response, attempts=attempt)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if response.status == 429:
+                if attempt >= limit or (retry_after is not None and retry_after > settings.max_retry_after):
+                    return response
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                log.info("%s answered 429; pausing its requests for %.2f s", registry, delay)
+                self._gate_for(registry).pause(delay)  # every request to this registry waits
+                continue
+            if is_retryable_status(response.status) and attempt < limit:
+                if retry_after is not None and retry_after <= settings.max_retry_after:
+                    delay = retry_after
+                else:
+                    delay = self._backoff(attempt)
+                log.info("%s %s answered %d; retry in %.2f s", method, safe_url(url), response.status, delay)
+                await asyncio.sleep(delay)
+                continue
+            return response
+
+    def _session_for_requests(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the registry client is closed")
+        if self._session is None:
+            settings = self.settings
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+                ),
+                connector=aiohttp.TCPConnector(
+                    limit=100,
+                    ttl_dns_cache=300,
+                    resolver=_GuardedResolver(settings.address_guard) if settings.address_guard else None,
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"User-Agent": settings.user_agent},
+                trust_env=settings.trust_env,
+                trace_configs=self._trace_configs or None,
+            )
+        return self._session
+
+    def _gate_for(self, registry: str) -> RegistryGate:
+        gate = self._gates.get(registry)
+        if gate is None:
+            gate = self._gates[registry] = RegistryGate(self.settings)
+        return gate
+
+    def _backoff(self, attempt: int) -> float:
+        settings = self.settings
+        return backoff_delay(attempt, settings.backoff_base, settings.backoff_max, self._random.random())
+
+    async def _follow(
+        self,
+        registry: str,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        *,
+        insecure: bool,
+        ssl_param: SSLParam,
+        max_body: int,
+    ) -> Response:
+        """Send, following up to MAX_REDIRECTS redirects; Authorization is dropped once the origin changes."""
+        origin = url.origin()
+        current, current_method, current_headers = url, method, dict(headers)
+        for hop in range(MAX_REDIRECTS + 1):
+            response = await self._send(
+                registry, current_method, current, current_headers, ssl_param=ssl_param, max_body=max_body
+            )
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUSES or not location:
+                return response
+            if hop == MAX_REDIRECTS:
+                raise TransportError(TransportKind.REDIRECT, f"more than {MAX_REDIRECTS} redirects", retryable=False)
+            try:
+                target = current.join(URL(location, encoded=True))
+            except ValueError:
+                raise TransportError(TransportKind.REDIRECT, "the Location is not a URL", retryable=False) from None
+            if target.scheme not in ("http", "https") or not target.host:
+                raise TransportError(TransportKind.REDIRECT, "to a URL that is not http(s)", retryable=False)
+            if current.scheme == "https" and target.scheme == "http" and not insecure:
+                raise TransportError(TransportKind.REDIRECT, "from https to plain http", retryable=False)
+            if target.origin() != origin:
+                current_headers.pop("Authorization", None)
+            if response.status == 303 and current_method != "HEAD":
+                current_method = "GET"
+            log.debug("%s %s redirected to %s", current_method, safe_url(current), safe_url(target))
+            current = target
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_host(self, url: URL) -> None:
+        """The operator's policy for every host contacted: a redirect or a token realm may name a host the
+        registry itself would not be allowed to be."""
+        guard = self.settings.host_guard
+        refusal = guard(f"{url.host}:{url.port}" if url.port else str(url.host)) if guard else None
+        if refusal:
+            raise RegistryError(errors.Reason.FORBIDDEN, refusal)
+
+    async def _send(
+        self,
+        registry: str,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        *,
+        ssl_param: SSLParam,
+        max_body: int,
+    ) -> Response:
+        """One HTTP exchange under the registry's limits; the body is read (bounded) before the limits are left."""
+        self._check_host(url)
+        try:
+            async with (
+                self._gate_for(registry).turn(current_demand()),
+                self._session_for_requests().request(
+                    method, url, headers=headers, ssl=ssl_param, allow_redirects=False
+                ) as response,
+            ):
+                if method == "HEAD" or response.status in REDIRECT_STATUSES:
+                    body = b""
+                elif response.status >= 400:
+                    body = await _read_body(response, MAX_ERROR_BODY, truncate=True)
+                else:
+                    body = await _read_body(response, max_body, truncate=False)
+                log.debug("%s %s -> %d", method, safe_url(url), response.status)
+                return Response(response.status, response.headers, body, url)
+        except TransportError:
+            raise
+        except TimeoutError as exc:
+            raise TransportError(TransportKind.TIMEOUT, "timed out", retryable=True) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise TransportError(TransportKind.TLS_VERIFY, str(exc.certificate_error), retryable=False) from exc
+        except aiohttp.ClientSSLError as exc:
+            text = str(exc)
+            if any(marker in text.lower() for marker in _HTTP_ONLY_MARKERS):
+                raise TransportError(TransportKind.HTTP_ONLY, text, retryable=False) from exc
+            raise TransportError(TransportKind.TLS, text, retryable=False) from exc
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, _AddressRefused):
+                raise RegistryError(errors.Reason.FORBIDDEN, str(exc.os_error)) from None
+            raise TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=True) from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=True) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=False) from exc
