@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from imagestreams.controller.handlers import failure_kind, object_fields
 from imagestreams.controller.logs import QuietFilter
+from imagestreams.controller.runtime import failure_kind, object_fields
 from imagestreams.core.workloadkinds import WorkloadKind
 
 

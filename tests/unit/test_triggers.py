@@ -14,7 +14,6 @@ from imagestreams.core.triggers import (
     FieldPath,
     Trigger,
     TriggerError,
-    WorkloadKind,
     desired_changes,
     parse_field_path,
     parse_triggers,
@@ -22,6 +21,7 @@ from imagestreams.core.triggers import (
     trigger_index_keys,
     triggered_containers,
 )
+from imagestreams.core.workloadkinds import WorkloadKind
 
 DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 TEMPLATE = "spec.template.spec"

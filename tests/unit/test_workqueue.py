@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from imagestreams.controller.workqueue import WorkQueue
+from imagestreams.controller.workqueue import WorkQueue, retry_delay
 
 
 async def settle() -> None:
@@ -160,3 +160,95 @@ async def test_idle_outside_a_pass_does_nothing() -> None:
     queue: WorkQueue[str] = WorkQueue(1)
     async with queue.idle():
         pass
+
+
+# --- retries: rate-limited add, forget --------------------------------------------------------------------------
+
+
+def test_retry_delays_double_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
+    low = [retry_delay(n, base=1.0, cap=300.0, draw=lambda: 0.0) for n in range(1, 12)]
+    high = [retry_delay(n, base=1.0, cap=300.0, draw=lambda: 1.0) for n in range(1, 12)]
+    assert low[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert high[:5] == [2.0, 4.0, 8.0, 16.0, 32.0]
+    assert low[-1] == 150.0 and high[-1] == 300.0
+    assert retry_delay(10_000, base=1.0, cap=300.0, draw=lambda: 1.0) == 300.0  # no overflow after many failures
+
+
+async def test_a_failed_key_comes_back_after_its_delay_and_forget_resets_the_count() -> None:
+    queue: WorkQueue[str] = WorkQueue(1, retry_base=0.01, draw=lambda: 1.0)
+    seen: list[tuple[str, frozenset[str]]] = []
+
+    async def process(key: str, tags: frozenset[str]) -> None:
+        seen.append((key, tags))
+
+    runner = asyncio.create_task(queue.run(process))
+    try:
+        assert queue.add_rate_limited("a", {"v1"}) == pytest.approx(0.02)
+        assert queue.add_rate_limited("a", {"v2"}) == pytest.approx(0.04)  # merged, one retry waits
+        assert queue.failures("a") == 2 and queue.waiting == 1
+        await asyncio.sleep(0.1)
+        assert seen == [("a", frozenset({"v1", "v2"}))]
+        assert queue.waiting == 0
+        assert queue.forget("a") == 2
+        assert queue.add_rate_limited("a") == pytest.approx(0.02)  # afresh
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_a_plain_add_runs_a_waiting_key_at_once() -> None:
+    queue: WorkQueue[str] = WorkQueue(1, retry_base=100.0)
+    seen: list[tuple[str, frozenset[str]]] = []
+
+    async def process(key: str, tags: frozenset[str]) -> None:
+        seen.append((key, tags))
+
+    runner = asyncio.create_task(queue.run(process))
+    try:
+        queue.add_rate_limited("a", {"due"})
+        queue.add("a")  # the object changed: no reason to wait
+        await settle()
+        assert seen == [("a", frozenset({"due"}))]
+        assert queue.waiting == 0
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_retry_waiting_now_runs_every_waiting_key() -> None:
+    queue: WorkQueue[str] = WorkQueue(2, retry_base=100.0)
+    seen: list[str] = []
+
+    async def process(key: str, tags: frozenset[str]) -> None:
+        seen.append(key)
+
+    runner = asyncio.create_task(queue.run(process))
+    try:
+        for key in ("a", "b", "c"):
+            queue.add_rate_limited(key)
+        assert queue.retry_waiting_now() == 3
+        await settle()
+        assert sorted(seen) == ["a", "b", "c"]
+        assert queue.failures("a") == 1  # still counted until a pass succeeds
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_cancel_drops_a_waiting_retry_and_its_count() -> None:
+    queue: WorkQueue[str] = WorkQueue(1, retry_base=0.01)
+    seen: list[str] = []
+
+    async def process(key: str, tags: frozenset[str]) -> None:
+        seen.append(key)
+
+    runner = asyncio.create_task(queue.run(process))
+    try:
+        queue.add_rate_limited("gone")
+        queue.cancel("gone")
+        await asyncio.sleep(0.1)
+        assert seen == []
+        assert queue.failures("gone") == 0 and queue.waiting == 0
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

@@ -14,6 +14,7 @@ from lightkube import ApiError, AsyncClient
 from imagestreams.api.imagestream import ImageStream, NamedTagEventList
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.importer import Importer
+from imagestreams.core.caches import ReverseIndex
 from imagestreams.core.fairness import TokenBucket, share_fairly
 from imagestreams.core.schedule import next_due
 from imagestreams.core.statusbudget import (
@@ -51,33 +52,23 @@ class StreamCache:
 
     bodies: dict[StreamKey, dict[str, Any]] = field(default_factory=dict)
     parsed: dict[StreamKey, ImageStream] = field(default_factory=dict)
-    # (namespace, stream) -> streams with a tag copied from it, so a change wakes only those.
-    referrers: dict[StreamKey, set[StreamKey]] = field(default_factory=dict)
-    _sources_of: dict[StreamKey, set[StreamKey]] = field(default_factory=dict)  # the reverse of referrers
+    # stream <-> the streams with a tag copied from it, so a change wakes only those.
+    sources: ReverseIndex[StreamKey, StreamKey] = field(default_factory=ReverseIndex)
 
     def put(self, key: StreamKey, body: dict[str, Any]) -> None:
         self.bodies[key] = body
         stream = self.parsed[key] = ImageStream.model_validate(body)
-        self._unlink(key)
+        copied_from = []
         for tag in stream.spec.tags or []:
             source = classify_source(key[0], key[1], tag)
             if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE):
-                source_key = (source.namespace, source.stream)
-                self.referrers.setdefault(source_key, set()).add(key)
-                self._sources_of.setdefault(key, set()).add(source_key)
+                copied_from.append((source.namespace, source.stream))
+        self.sources.assign(key, copied_from)
 
     def remove(self, key: StreamKey) -> None:
         self.bodies.pop(key, None)
         self.parsed.pop(key, None)
-        self._unlink(key)
-
-    def _unlink(self, key: StreamKey) -> None:
-        for source_key in self._sources_of.pop(key, set()):
-            members = self.referrers.get(source_key)
-            if members is not None:
-                members.discard(key)
-                if not members:
-                    del self.referrers[source_key]
+        self.sources.discard(key)
 
     def stream(self, namespace: str, name: str) -> ImageStream | None:
         """The stream as last seen (parsed once per event; callers must not modify it)."""
@@ -85,7 +76,7 @@ class StreamCache:
 
     def dependents(self, namespace: str, name: str) -> list[StreamKey]:
         """Streams with a tag copied from (namespace, name)."""
-        return sorted(self.referrers.get((namespace, name), ()))
+        return sorted(self.sources.referrers((namespace, name)))
 
 
 @dataclass
@@ -98,13 +89,16 @@ class Scheduler:
     """
 
     settings: OperatorSettings
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
+    started: float = -1.0  # when the schedule started (the clock's time at creation unless given)
     last_checked: dict[tuple[str, str, str], float] = field(default_factory=dict)
     budget: TokenBucket = field(init=False)
     _turns: dict[str, int] = field(default_factory=dict)  # namespace -> when it last got a check (a counter)
     _turn: int = 0
 
     def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.clock()
         per_minute = self.settings.max_scheduled_imports_per_minute
         self.budget = TokenBucket(rate=per_minute / 60.0, burst=2 * max(per_minute, 1))
 
@@ -150,6 +144,7 @@ class Reconciler:
     settings: OperatorSettings
     scheduler: Scheduler
     post_event: EventPoster
+    clock: Callable[[], float] = time.monotonic
     writes: int = 0  # status writes made, for tests and metrics
     size_reports: dict[StreamKey, str] = field(default_factory=dict)  # the last StatusTooLarge per stream
 
@@ -171,7 +166,7 @@ class Reconciler:
             else None
         )
         imported = [name for name in wanted if name in outcomes]
-        self.scheduler.checked(key, imported, time.monotonic())
+        self.scheduler.checked(key, imported, self.clock())
         status = next_status(
             stream,
             outcomes,

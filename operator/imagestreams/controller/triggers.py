@@ -17,6 +17,7 @@ from lightkube import ApiError, AsyncClient
 
 from imagestreams.controller.reconciler import StreamCache
 from imagestreams.core import jobruns
+from imagestreams.core.caches import ReverseIndex
 from imagestreams.core.fieldowners import gitops_owners, image_owners
 from imagestreams.core.triggers import (
     POD_SPEC_PATHS,
@@ -54,10 +55,9 @@ class TriggerController:
     access: PullAccess
     post_event: EventPoster
     workloads: dict[WorkloadKey, dict[str, Any]] = field(default_factory=dict)
-    index: dict[tuple[str, str], set[WorkloadKey]] = field(default_factory=dict)
-    # The reverse of `index`, so a workload event touches only its own entries: every Deployment event in
-    # the cluster passes here, annotated or not.
-    _streams_of: dict[WorkloadKey, set[tuple[str, str]]] = field(default_factory=dict)
+    # (namespace, stream) <-> the workloads that name it; both ways, so a workload event touches only its own
+    # entries (every Deployment event in the cluster passes here, annotated or not).
+    index: ReverseIndex[WorkloadKey, tuple[str, str]] = field(default_factory=ReverseIndex)
     problems: dict[WorkloadKey, str] = field(default_factory=dict)
     writes: int = 0  # workload writes (applies and Job runs), for tests and metrics
 
@@ -84,30 +84,37 @@ class TriggerController:
         return key
 
     def workloads_for(self, namespace: str, stream: str) -> set[WorkloadKey]:
-        return set(self.index.get((namespace, stream), ()))
+        return self.index.referrers((namespace, stream))
+
+    def forget_vanished(
+        self, kind: WorkloadKind, before: dict[WorkloadKey, str | None], present: set[WorkloadKey]
+    ) -> list[WorkloadKey]:
+        """Forget the workloads of `kind` that were known (with these uids) before a fresh list that lacks them:
+        deleted while no watch was there to say so (a watch that expired with 410 and re-listed). A workload seen
+        again since the snapshot (another uid, or re-added) is kept."""
+        vanished = [
+            key
+            for key, uid in before.items()
+            if key[0] is kind and key not in present and key in self.workloads and _uid(self.workloads[key]) == uid
+        ]
+        for key in vanished:
+            self._forget(key)
+        return vanished
+
+    def known_uids(self) -> dict[WorkloadKey, str | None]:
+        return {key: _uid(body) for key, body in self.workloads.items()}
 
     def _forget(self, key: WorkloadKey) -> None:
         self.workloads.pop(key, None)
         self.problems.pop(key, None)
-        self._unindex(key)
-
-    def _unindex(self, key: WorkloadKey) -> None:
-        for stream_key in self._streams_of.pop(key, set()):
-            members = self.index.get(stream_key)
-            if members is not None:
-                members.discard(key)
-                if not members:
-                    del self.index[stream_key]
+        self.index.discard(key)
 
     def _reindex(self, key: WorkloadKey, annotation: str) -> None:
-        self._unindex(key)
         try:
             streams = trigger_index_keys(parse_triggers(annotation, key[0], key[1]))
         except TriggerError:
-            return  # reported when reconciled
-        self._streams_of[key] = set(streams)
-        for stream_key in streams:
-            self.index.setdefault(stream_key, set()).add(key)
+            streams = set()  # reported when reconciled
+        self.index.assign(key, streams)
 
     @staticmethod
     def _is_job_run(kind: WorkloadKind, body: dict[str, Any]) -> bool:
@@ -189,12 +196,16 @@ class TriggerController:
             if FIELD_MANAGER in owners and current:
                 images[(container_list, container_name)] = current
         try:
-            await apply_images(self.kube, kind, namespace, name, images)
+            written = await apply_images(self.kube, kind, namespace, name, images)
         except ApiError as error:
             message = f"could not update the workload: {error.status.message}"
             await self._problem(key, body, message)
             raise WriteRefused(message) from error
         self.writes += 1
+        if self.workloads.get(key) is body:
+            # No watch event came meanwhile: know the workload as written, so a pass that runs before the watch
+            # delivers this write does not write the same images again.
+            self.workloads[key] = written
         logger.info("write: set %d image(s) of %s %s/%s", len(changes), kind.value, namespace, name)
         for change in changes:
             trigger = change.trigger
@@ -277,3 +288,8 @@ def _container_image(body: dict[str, Any], kind: WorkloadKind, container_list: s
             image = container.get("image")
             return str(image) if image else None
     return None
+
+
+def _uid(body: dict[str, Any]) -> str | None:
+    uid = (body.get("metadata") or {}).get("uid")
+    return str(uid) if uid else None

@@ -5,6 +5,11 @@ more pass afterwards. A pass may give its slot up while it waits on something sl
 lookups), so a stream waiting on a registry that never answers holds no slot that streams on other registries need;
 the slots bound the passes that are deciding or writing, not those waiting. A pass is cancelled by key (`cancel`)
 when its object is deleted.
+
+Retries belong here, as in client-go's rate-limited queue: a pass that failed calls `add_rate_limited(key)`, which
+adds the key again after a jittered delay that doubles with each consecutive failure of that key (capped), and a pass
+that succeeded calls `forget(key)` to reset the count. A plain `add` (the object changed) runs a waiting key at once.
+`retry_waiting_now()` runs every waiting key at once (the API server is back after an outage).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import random
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -43,10 +49,30 @@ class _Slot:
 _current_slot: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("workqueue_slot", default=None)
 
 
+def retry_delay(failures: int, *, base: float, cap: float, draw: Callable[[], float]) -> float:
+    """The delay before retry number `failures`: a random point in the upper half of min(cap, base * 2**failures),
+    so that many keys failing at once do not all come back at the same moment."""
+    ceiling = min(cap, base * 2.0 ** min(failures, 64))
+    return ceiling / 2 + draw() * ceiling / 2
+
+
 class WorkQueue(Generic[K]):
-    def __init__(self, workers: int = 1, name: str = "work") -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        name: str = "work",
+        *,
+        retry_base: float = 1.0,
+        retry_cap: float = 300.0,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         self.workers = workers
         self.name = name
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self._draw = draw
+        self._failures: dict[K, int] = {}  # consecutive failed passes per key, until forget()
+        self._waiting: dict[K, tuple[asyncio.TimerHandle, set[str]]] = {}  # keys waiting for their retry
         self._slots = asyncio.Semaphore(workers)
         self._ready: deque[K] = deque()
         self._wakeup = asyncio.Event()
@@ -55,6 +81,10 @@ class WorkQueue(Generic[K]):
         self._again: set[K] = set()
 
     def add(self, key: K, tags: set[str] | frozenset[str] = frozenset()) -> None:
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None:  # runs now instead, with what the retry would have carried
+            waiting[0].cancel()
+            tags = set(tags) | waiting[1]
         if key in self._pending:
             self._pending[key] |= tags
             return
@@ -65,9 +95,56 @@ class WorkQueue(Generic[K]):
             self._ready.append(key)
             self._wakeup.set()
 
+    def add_rate_limited(self, key: K, tags: set[str] | frozenset[str] = frozenset()) -> float:
+        """A pass over `key` failed: add it again after a growing, jittered delay. Returns the delay."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = retry_delay(failures, base=self.retry_base, cap=self.retry_cap, draw=self._draw)
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None:
+            waiting[0].cancel()
+            tags = set(tags) | waiting[1]
+        handle = asyncio.get_running_loop().call_later(delay, self._retry, key)
+        self._waiting[key] = (handle, set(tags))
+        return delay
+
+    def forget(self, key: K) -> int:
+        """A pass over `key` succeeded: its next failure starts the backoff afresh. Returns the failures forgotten."""
+        return self._failures.pop(key, 0)
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+    @property
+    def waiting(self) -> int:
+        """Keys waiting for a retry."""
+        return len(self._waiting)
+
+    def retry_waiting_now(self) -> int:
+        """Run every key that waits for a retry now. Returns how many."""
+        keys = list(self._waiting)
+        for key in keys:
+            self._retry(key)
+        return len(keys)
+
+    def _retry(self, key: K) -> None:
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None:
+            waiting[0].cancel()
+            self.add(key, waiting[1])
+
+    async def drained(self, poll: float = 0.01) -> None:
+        """Wait until nothing is pending or running (keys waiting for a retry do not count). For tests."""
+        while self._pending or self._passes:
+            await asyncio.sleep(poll)
+
     def cancel(self, key: K) -> bool:
         """Forget `key`: drop it if it waits, and cancel its pass if one runs (True then)."""
         self._pending.pop(key, None)  # a stale entry in the ready queue is skipped
+        self._failures.pop(key, None)
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None:
+            waiting[0].cancel()
         self._again.discard(key)
         task = self._passes.get(key)
         if task is None or task.done():
@@ -96,6 +173,9 @@ class WorkQueue(Generic[K]):
                 tags = frozenset(self._pending.pop(key))
                 self._passes[key] = asyncio.create_task(self._pass(key, tags, process), name=f"{self.name} {key}")
         finally:
+            for handle, _ in self._waiting.values():
+                handle.cancel()
+            self._waiting.clear()
             passes = list(self._passes.values())
             for task in passes:
                 task.cancel()

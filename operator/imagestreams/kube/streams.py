@@ -70,6 +70,18 @@ async def list_stream_keys(client: AsyncClient, namespaces: Sequence[str]) -> se
     return keys
 
 
+async def list_streams(client: AsyncClient, namespaces: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every ImageStream in the watched namespaces, now, by (namespace, name); listed in pages."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for namespace in listable_namespaces(namespaces):
+        async for stream in client.list(ImageStreamResource, namespace=namespace, chunk_size=500):
+            body: dict[str, Any] = stream.to_dict()  # type: ignore[no-untyped-call]
+            metadata = body.get("metadata") or {}
+            if metadata.get("namespace") and metadata.get("name"):
+                found[(metadata["namespace"], metadata["name"])] = body
+    return found
+
+
 def too_large(error: ApiError) -> bool:
     """The API server (or etcd behind it) refused a write for its size: retrying the same write cannot help."""
     message = (error.status.message or "").lower()

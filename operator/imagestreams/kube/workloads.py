@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient
@@ -13,6 +13,7 @@ from lightkube.types import CascadeType, PatchType
 from imagestreams.core.jobruns import SOURCE_JOB_LABEL
 from imagestreams.core.triggers import POD_SPEC_PATHS
 from imagestreams.core.workloadkinds import WORKLOAD_TYPES, WorkloadKind
+from imagestreams.kube.streams import listable_namespaces
 
 FIELD_MANAGER = "imagestream-operator"
 
@@ -41,9 +42,10 @@ def image_apply_body(
 
 async def apply_images(
     client: AsyncClient, kind: WorkloadKind, namespace: str, name: str, images: Mapping[tuple[str, str], str]
-) -> None:
-    """Server-side apply under the operator's field manager, taking over the image fields it sets."""
-    await client.patch(
+) -> dict[str, Any]:
+    """Server-side apply under the operator's field manager, taking over the image fields it sets. Returns the
+    workload as written."""
+    written = await client.patch(
         RESOURCE_MODELS[kind],
         name,
         image_apply_body(kind, namespace, name, images),
@@ -52,6 +54,20 @@ async def apply_images(
         field_manager=FIELD_MANAGER,
         force=True,
     )
+    return cast(dict[str, Any], written.to_dict())
+
+
+async def list_workloads(
+    client: AsyncClient, kind: WorkloadKind, namespaces: Sequence[str]
+) -> dict[tuple[WorkloadKind, str, str], dict[str, Any]]:
+    """Every workload of `kind` in the watched namespaces, now, by (kind, namespace, name); listed in pages."""
+    found: dict[tuple[WorkloadKind, str, str], dict[str, Any]] = {}
+    for namespace in listable_namespaces(namespaces):
+        async for workload in client.list(RESOURCE_MODELS[kind], namespace=namespace, chunk_size=500):
+            metadata = workload.metadata
+            if metadata is not None and metadata.namespace and metadata.name:
+                found[(kind, metadata.namespace, metadata.name)] = workload.to_dict()
+    return found
 
 
 async def job_runs(client: AsyncClient, namespace: str, source: str) -> list[dict[str, Any]]:
