@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import ssl
 import sys
 import time
@@ -87,6 +89,12 @@ class OperatorProcess:
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop(grace=15)
+
+    def kill(self) -> None:
+        """SIGKILL its process group: no clean-up, no graceful end of requests in flight; then reap it."""
+        assert self._process is not None and self._process.pid is not None and self._process.running()
+        os.killpg(self._process.pid, signal.SIGKILL)
+        self.stop()
 
 
 def operator_writes(cluster: LocalCluster, since: int, namespace: str) -> list[AuditedWrite]:

@@ -71,6 +71,8 @@ class LocalCluster:
     timings: StartupTimings = field(default_factory=StartupTimings)
     registries: dict[RegistryKind, Registry] = field(default_factory=dict)
     server: str = ""
+    # etcd's client URL (plain HTTP on loopback): tests change what the apiserver stores behind its back with it.
+    etcd_url: str = ""
     workdir: Path = Path()
     admin_kubeconfig: Path = Path()
     _processes: list[ManagedProcess] = field(default_factory=list)
@@ -122,6 +124,7 @@ class LocalCluster:
         certs = self._certs = ControlPlaneCertificates.create()
         record = self.record
         etcd, etcd_url = controlplane.start_etcd(binaries.etcd, self.workdir, record)
+        self.etcd_url = etcd_url
         self._processes.append(etcd)
 
         # Registries need nothing from the control plane: bring them up while etcd and the apiserver start.
