@@ -211,7 +211,12 @@ FAULTS = [
         id="429-retry-after",
     ),
     pytest.param(
-        Fault.truncate(), ("GET",), MAX_ATTEMPTS, "InternalError", ["payload is not completed"], id="truncated"
+        Fault.truncate(),
+        ("GET",),
+        MAX_ATTEMPTS,
+        "InternalError",
+        ["broke off its answer", "after 3 attempts", "received 200 of"],
+        id="truncated",
     ),
     pytest.param(
         Fault.oversize(), ("GET",), 1, "InternalError", ["oversized response", "1073741824 bytes"], id="1GB-length"
@@ -232,7 +237,7 @@ FAULTS = [
         ("HEAD",),
         1,
         "Forbidden",
-        ["169.254.169.254", "denied"],
+        ["/faults/faults-", "refused a redirect", "to http://169.254.169.254/latest/meta-data/", "denied"],
         id="redirect-to-metadata",
     ),
     pytest.param(

@@ -61,6 +61,8 @@ class TransportKind(StrEnum):
     HTTP_ONLY = "http-only"
     TLS = "tls"
     REDIRECT = "redirect"
+    REDIRECT_DENIED = "redirect-denied"  # to a host the operator's registry policy refuses
+    CUT_SHORT = "cut-short"  # the connection ended before the whole answer arrived
     TOO_LARGE = "too-large"
 
 
@@ -207,6 +209,10 @@ _TRANSPORT_MESSAGES: dict[TransportKind, str] = {
     ),
     TransportKind.TLS: "{image}: TLS connection to {registry} failed: {detail}",
     TransportKind.REDIRECT: "{image}: refused a redirect from {registry}: {detail}",
+    TransportKind.REDIRECT_DENIED: "{image}: refused a redirect from {registry}: {detail}",
+    TransportKind.CUT_SHORT: (
+        "{image}: {registry} broke off its answer{tries}: {detail}; the registry or a proxy in between may be failing"
+    ),
     TransportKind.TOO_LARGE: "{image}: {registry} sent an oversized response: {detail}",
     TransportKind.NETWORK: "{image}: cannot reach {registry}{tries}: {detail}; check the host name, port and network",
 }
@@ -223,7 +229,10 @@ def transport_failure(
         detail=detail[:MAX_DETAIL_CHARS],
         tries=f" after {attempts} attempts" if attempts > 1 else "",
     )
-    return RegistryError(Reason.TIMEOUT if kind is TransportKind.TIMEOUT else Reason.INTERNAL_ERROR, message)
+    return RegistryError(_TRANSPORT_REASONS.get(kind, Reason.INTERNAL_ERROR), message)
+
+
+_TRANSPORT_REASONS = {TransportKind.TIMEOUT: Reason.TIMEOUT, TransportKind.REDIRECT_DENIED: Reason.FORBIDDEN}
 
 
 def integrity_error(image: str, expected: str, actual: str) -> RegistryError:

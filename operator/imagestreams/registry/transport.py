@@ -178,6 +178,41 @@ class _GuardedResolver(aiohttp.abc.AbstractResolver):
         await self._inner.close()
 
 
+# Failures told apart by class alone, the most specific first: (class, kind, worth retrying).
+_FAILURE_CLASSES: tuple[tuple[type[aiohttp.ClientError], TransportKind, bool], ...] = (
+    (aiohttp.ClientPayloadError, TransportKind.CUT_SHORT, True),  # connected and answered, then the body stopped
+    (aiohttp.ClientConnectionError, TransportKind.NETWORK, True),
+    (aiohttp.ClientError, TransportKind.NETWORK, False),
+)
+
+
+def _failure_of(exc: TimeoutError | aiohttp.ClientError) -> TransportError | RegistryError:
+    """What a failed exchange means."""
+    if isinstance(exc, TimeoutError):
+        return TransportError(TransportKind.TIMEOUT, "timed out", retryable=True)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TransportError(TransportKind.TLS_VERIFY, str(exc.certificate_error), retryable=False)
+    if isinstance(exc, aiohttp.ClientSSLError):
+        text = str(exc)
+        plain = any(marker in text.lower() for marker in _HTTP_ONLY_MARKERS)
+        return TransportError(TransportKind.HTTP_ONLY if plain else TransportKind.TLS, text, retryable=False)
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, _AddressRefused):
+        return RegistryError(errors.Reason.FORBIDDEN, str(exc.os_error))
+    kind, retryable = next((kind, retry) for cls, kind, retry in _FAILURE_CLASSES if isinstance(exc, cls))
+    detail = _payload_detail(exc) if kind is TransportKind.CUT_SHORT else str(exc) or type(exc).__name__
+    return TransportError(kind, detail, retryable=retryable)
+
+
+def _payload_detail(error: aiohttp.ClientError) -> str:
+    """aiohttp's wording of a body cut short, without its exception-class wrapping: the innermost cause's message
+    (e.g. "Not enough data to satisfy content length header (received 200 of 802 bytes)")."""
+    cause: BaseException = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    message = getattr(cause, "message", None) or str(cause) or type(cause).__name__
+    return str(message)
+
+
 async def _read_body(response: aiohttp.ClientResponse, limit: int, *, truncate: bool) -> bytes:
     length = response.content_length
     if not truncate and length is not None and length > limit:
@@ -340,6 +375,11 @@ class Transport:
                 raise TransportError(TransportKind.REDIRECT, "to a URL that is not http(s)", retryable=False)
             if current.scheme == "https" and target.scheme == "http" and not insecure:
                 raise TransportError(TransportKind.REDIRECT, "from https to plain http", retryable=False)
+            refusal = self._host_refusal(target)
+            if refusal:  # said here, with where it came from and where it led, rather than as a bare refusal
+                raise TransportError(
+                    TransportKind.REDIRECT_DENIED, f"to {safe_url(target)}: {refusal}", retryable=False
+                )
             if target.origin() != origin:
                 current_headers.pop("Authorization", None)
             if response.status == 303 and current_method != "HEAD":
@@ -348,11 +388,14 @@ class Transport:
             current = target
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _host_refusal(self, url: URL) -> str | None:
+        guard = self.settings.host_guard
+        return guard(f"{url.host}:{url.port}" if url.port else str(url.host)) if guard else None
+
     def _check_host(self, url: URL) -> None:
         """The operator's policy for every host contacted: a redirect or a token realm may name a host the
         registry itself would not be allowed to be."""
-        guard = self.settings.host_guard
-        refusal = guard(f"{url.host}:{url.port}" if url.port else str(url.host)) if guard else None
+        refusal = self._host_refusal(url)
         if refusal:
             raise RegistryError(errors.Reason.FORBIDDEN, refusal)
 
@@ -385,20 +428,7 @@ class Transport:
                 return Response(response.status, response.headers, body, url)
         except TransportError:
             raise
-        except TimeoutError as exc:
-            raise TransportError(TransportKind.TIMEOUT, "timed out", retryable=True) from exc
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise TransportError(TransportKind.TLS_VERIFY, str(exc.certificate_error), retryable=False) from exc
-        except aiohttp.ClientSSLError as exc:
-            text = str(exc)
-            if any(marker in text.lower() for marker in _HTTP_ONLY_MARKERS):
-                raise TransportError(TransportKind.HTTP_ONLY, text, retryable=False) from exc
-            raise TransportError(TransportKind.TLS, text, retryable=False) from exc
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, _AddressRefused):
-                raise RegistryError(errors.Reason.FORBIDDEN, str(exc.os_error)) from None
-            raise TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=True) from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            raise TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=True) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(TransportKind.NETWORK, str(exc) or type(exc).__name__, retryable=False) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            failure = _failure_of(exc)
+            # A refused address is the operator's own policy: no aiohttp detail to chain.
+            raise failure from (None if isinstance(failure, RegistryError) else exc)
