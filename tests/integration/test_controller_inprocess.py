@@ -163,3 +163,25 @@ async def test_scheduled_imports_follow_the_injected_clock(
         assert runtime.schedule_due() == 1
         await settled(runtime)
         assert status_tag(get_stream(crds, namespace, "app"), "v1")["items"][0]["image"] == newer.digest
+
+
+async def test_workloads_delivered_before_their_streams_raise_no_false_alarm(
+    crds: LocalCluster, solo_namespace: str, plain_registry: Registry, repository: str
+) -> None:
+    """At start-up the watches deliver their listings in any order; triggers wait for the initial stream listing, so
+    a workload seen before its stream is not told that the stream "does not exist (yet)"."""
+    namespace = solo_namespace
+    apply_stream(crds, namespace, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+    kubectl(crds, "apply", "-f", "-", stdin=triggered_deployment(namespace, "app:v1"))
+    async with in_process(crds, namespace, FakeClock()) as runtime:
+        runtime.workload_seen(WorkloadKind.DEPLOYMENT, None, body_of(crds, "deployment", namespace, "web"))
+        await asyncio.sleep(0.5)  # the Deployments' listing comes first; the streams' listing half a second later
+        assert not runtime.streams_listed.is_set()
+        runtime.stream_seen(None, (namespace, "app"), body_of(crds, "imagestream", namespace, "app"))
+        async with asyncio.timeout(10):
+            await runtime.streams_listed.wait()
+        await settled(runtime)
+        assert runtime.triggers.problems == {}
+        events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+        on_web = [event for event in events if event["involvedObject"]["kind"] == "Deployment"]
+        assert [event["message"] for event in on_web if event.get("type") == "Warning"] == []
