@@ -16,7 +16,10 @@ python_only=false
 [[ "${1:-}" == "--python" ]] && python_only=true
 
 # --- Debian packages ---------------------------------------------------------
-debian_packages=(docker-registry openssl ca-certificates)
+# runc and containernetworking-plugins (bridge, host-local) serve the local
+# cluster's node (`imagestreams-localcluster up --node`); containerd itself is
+# built from the Go module proxy by scripts/build-binaries.sh.
+debian_packages=(docker-registry openssl ca-certificates runc containernetworking-plugins)
 install_debian_packages() {
   local missing=()
   for pkg in "${debian_packages[@]}"; do

@@ -19,6 +19,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from imagestreams.localcluster import ClusterSettings, LocalCluster, Registry, RegistryKind
+from imagestreams.localcluster.node import Node
 from imagestreams.localcluster.processes import die_with_parent
 from tests.helpers import OperatorProcess
 
@@ -52,6 +53,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     finally:
         _session_cluster = None
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def node(cluster: LocalCluster) -> Node:
+    """A worker node (containerd, kubelet, kube-scheduler) on the session cluster, started on first use and
+    stopped with it. It is dedicated: only pods with `node.dedicated_pod_spec()` run there, so other tests'
+    pods stay Pending, as they do without a node."""
+    started = cluster.start_node(dedicated=True)
+    print(f"\n{started.timings.summary()}")
+    return started
 
 
 @pytest.hookimpl(wrapper=True)

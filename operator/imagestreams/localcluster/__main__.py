@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from imagestreams.localcluster.binaries import Binaries, MissingBinary
+from imagestreams.localcluster.binaries import Binaries, MissingBinary, NodeBinaries
 from imagestreams.localcluster.cluster import ClusterSettings, LocalCluster
 from imagestreams.localcluster.images import PushClient, unique_image
 from imagestreams.localcluster.processes import ManagedProcess, ProcessFailed, die_with_parent
@@ -145,15 +145,15 @@ def up(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     kinds = tuple(RegistryKind(kind) for kind in args.registry)
     settings = ClusterSettings(
-        workdir=Path(args.workdir) if args.workdir else None, registries=kinds, keep_workdir=args.keep
+        workdir=Path(args.workdir) if args.workdir else None, registries=kinds, keep_workdir=args.keep, node=args.node
     )
-    try:
-        binaries = Binaries.locate()
-    except MissingBinary as error:
-        print(f"error: {error}", file=sys.stderr)
+    binaries = _locate_binaries(node=args.node)
+    if binaries is None:
         return 1
     cluster = LocalCluster(settings, binaries)
-    print("starting etcd, kube-apiserver, kube-controller-manager and registries on 127.0.0.1 ...", flush=True)
+    parts = "kube-controller-manager, registries and a node (containerd, kubelet, kube-scheduler)"
+    parts = parts if args.node else "kube-controller-manager and registries"
+    print(f"starting etcd, kube-apiserver, {parts} on 127.0.0.1 ...", flush=True)
     try:
         cluster.start()
     except ProcessFailed as error:
@@ -191,6 +191,18 @@ def _up(args: argparse.Namespace) -> int:
             operator.stop()
         cluster.stop()
         print(f"stopped in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def _locate_binaries(*, node: bool) -> Binaries | None:
+    """The pinned binaries (the node's too, if asked for), or None after printing what is missing."""
+    try:
+        binaries = Binaries.locate()
+        if node:
+            NodeBinaries.locate()
+    except MissingBinary as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    return binaries
 
 
 def _watch(cluster: LocalCluster, operator: ManagedProcess | None) -> int:
@@ -248,6 +260,8 @@ def _print_usage(binaries: Binaries, cluster: LocalCluster, kinds: tuple[Registr
     for kind, registry in cluster.registries.items():
         extra = f", CA {registry.ca_file}" if registry.ca_file else ""
         print(f"  registry ({kind.value}): {registry.host}  ({registry.url}{extra})")
+    if cluster.node is not None:
+        print(f"  node:      {cluster.node.name} (pods run; sandbox image {cluster.node.sandbox_image})")
     print(f"  logs:      {cluster.workdir / 'logs'}")
     print(f"  shell:     source {env_file}")
     if demo:
@@ -304,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="DIR",
         help="apply every *.yaml in DIR once the cluster is ready (repeatable)",
+    )
+    up_parser.add_argument(
+        "--node", action="store_true", help="run a node too (containerd, kubelet, kube-scheduler): pods run"
     )
     up_parser.add_argument("--operator", action="store_true", help="run the image stream operator too")
     up_parser.add_argument("--demo", action="store_true", help="with --operator: push an image and import it")

@@ -1,4 +1,4 @@
-"""The whole local cluster: control plane plus registries, started and stopped as one."""
+"""The whole local cluster: control plane plus registries (and optionally a node), started and stopped as one."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from typing import Any
 
 from imagestreams.localcluster import controlplane
 from imagestreams.localcluster.audit import AuditLog
-from imagestreams.localcluster.binaries import Binaries
+from imagestreams.localcluster.binaries import Binaries, NodeBinaries
 from imagestreams.localcluster.certs import KeyPair, loopback_server_pair
 from imagestreams.localcluster.controlplane import AdminHTTP, ControlPlaneCertificates
+from imagestreams.localcluster.node import Node
 from imagestreams.localcluster.processes import ManagedProcess, ProcessFailed
 from imagestreams.localcluster.records import ProcessRecord, Reaped, reap, reap_orphans
 from imagestreams.localcluster.registry import Registry, RegistryKind, start_registry
@@ -38,6 +39,8 @@ class ClusterSettings:
     registries: tuple[RegistryKind, ...] = ALL_REGISTRIES
     controller_manager: bool = True
     keep_workdir: bool = False
+    # containerd, kubelet and kube-scheduler too, so pods run (node.py); start_node() adds one later.
+    node: bool = False
 
 
 @dataclass
@@ -46,12 +49,14 @@ class StartupTimings:
     apiserver: float = 0.0
     controller_manager: float = 0.0
     registries: float = 0.0
+    node: float = 0.0  # from the control plane being ready until the node is Ready and schedulable (0: no node)
     total: float = 0.0
 
     def summary(self) -> str:
+        node = f", node Ready and schedulable {self.node:.2f}s after the control plane" if self.node else ""
         return (
             f"ready in {self.total:.1f}s (etcd {self.etcd:.1f}s, apiserver {self.apiserver:.1f}s, "
-            f"controller-manager {self.controller_manager:.1f}s, registries {self.registries:.2f}s)"
+            f"controller-manager {self.controller_manager:.1f}s, registries {self.registries:.2f}s{node})"
         )
 
 
@@ -79,6 +84,7 @@ class LocalCluster:
     _extra_registries: list[Registry] = field(default_factory=list)
     _certs: ControlPlaneCertificates | None = None
     _admin: AdminHTTP | None = None
+    node: Node | None = None
     record: ProcessRecord | None = None
     reaped: list[Reaped] = field(default_factory=list)  # leftovers of dead clusters stopped by start()
     _made_workdir: bool = False
@@ -170,7 +176,48 @@ class LocalCluster:
             self._processes.append(kcm)
             controlplane.wait_controller_manager(kcm, self._admin)
             self.timings.controller_manager = time.monotonic() - t0
+        if self.settings.node:
+            self.start_node()
         self.timings.total = time.monotonic() - started
+
+    def start_node(self, binaries: NodeBinaries | None = None, *, dedicated: bool = False) -> Node:
+        """Start containerd, kubelet and kube-scheduler (once) and wait until the node is Ready; stopped with the
+        cluster. Needs the controller manager (its node-lifecycle controller lifts the not-ready taint).
+
+        A `dedicated` node runs only pods with node.dedicated_pod_spec(); others stay Pending as without a node.
+        """
+        assert self._admin is not None and self._certs is not None, "start the cluster first"
+        with self._lock:
+            if self.node is not None:
+                return self.node
+            if RegistryKind.PLAIN not in self.registries:  # the sandbox image needs a plain registry
+                self._extra_registries.append(
+                    start_registry(
+                        RegistryKind.PLAIN,
+                        self.workdir,
+                        self._binaries().docker_registry,
+                        self._certs.serving_ca,
+                        record=self.record,
+                    )
+                )
+            node = Node(
+                binaries or NodeBinaries.locate(),
+                self.workdir,
+                self._admin,
+                self.admin_kubeconfig,
+                self.workdir / "pki" / "client-ca.crt",
+                [*self.registries.values(), *self._extra_registries],
+                record=self.record,
+                dedicated=dedicated,
+            )
+            node.start()
+            self.node = node
+            self.timings.node = node.timings.schedulable
+            return node
+
+    def _binaries(self) -> Binaries:
+        assert self.binaries is not None, "start the cluster first"
+        return self.binaries
 
     def stop(self) -> None:
         """Stop everything this cluster started, newest first. Safe to call more than once.
@@ -178,6 +225,9 @@ class LocalCluster:
         A second Ctrl-C, SIGTERM or SIGHUP during the stop does not cut it short.
         """
         with self._lock, _signals_held():
+            if self.node is not None:  # first: it drains its pods through the apiserver
+                self.node.stop()
+                self.node = None
             registries = [*self._extra_registries, *reversed(self.registries.values())]
             self._extra_registries.clear()
             self.registries = {}
@@ -205,7 +255,8 @@ class LocalCluster:
     def processes(self) -> list[ManagedProcess]:
         """The control-plane processes and every registry's processes, in start order."""
         registry_processes = [p for r in (*self.registries.values(), *self._extra_registries) for p in r.processes]
-        return [*self._processes, *registry_processes]
+        node_processes = self.node.processes if self.node is not None else []
+        return [*self._processes, *registry_processes, *node_processes]
 
     def start_operator(self, settings: dict[str, str], name: str = "imagestream-operator") -> ManagedProcess:
         """The operator as its own process against this cluster, as admin: recorded with the cluster, trusting its
@@ -274,6 +325,8 @@ class LocalCluster:
         registry = start_registry(kind, self.workdir, binary, ca, notifications_url, record=self.record)
         with self._lock:
             self._extra_registries.append(registry)
+            if self.node is not None:
+                self.node.trust_registry(registry)
         return registry
 
     def issue_loopback_certificate(self, name: str) -> KeyPair:

@@ -21,7 +21,8 @@ APISERVER_READY_TIMEOUT = 60.0
 CONTROLLER_MANAGER_READY_TIMEOUT = 60.0
 
 # The controllers that make workloads, namespaces, service accounts and ownership behave as in a real
-# cluster. Without a scheduler and kubelet, pods stay Pending; nothing here needs them to run.
+# cluster. Without a node (node.py), pods stay Pending; nothing else here needs them to run. The
+# node-lifecycle controller lifts the not-ready taint a kubelet registers its node with, once it is Ready.
 CONTROLLERS = (
     "garbage-collector-controller",
     "namespace-controller",
@@ -36,6 +37,7 @@ CONTROLLERS = (
     "job-controller",
     "cronjob-controller",
     "ttl-after-finished-controller",
+    "node-lifecycle-controller",
 )
 
 
@@ -47,6 +49,7 @@ class ControlPlaneCertificates:
     client_ca: CertificateAuthority
     serving: KeyPair
     admin: KeyPair
+    kubelet_client: KeyPair  # the apiserver's identity towards kubelets (logs, exec)
     service_account_key: bytes
     service_account_public: bytes
 
@@ -60,6 +63,9 @@ class ControlPlaneCertificates:
             client_ca=client_ca,
             serving=loopback_server_pair(serving_ca, "kube-apiserver"),
             admin=client_ca.issue("imagestreams-admin", organizations=("system:masters",), client=True),
+            kubelet_client=client_ca.issue(
+                "kube-apiserver-kubelet-client", organizations=("system:masters",), client=True
+            ),
             service_account_key=key,
             service_account_public=public,
         )
@@ -121,6 +127,22 @@ class AdminHTTP:
     def get(self, path: str) -> tuple[int, bytes]:
         try:
             with urllib.request.urlopen(f"{self.server}{path}", timeout=5, context=self._context) as response:
+                return int(response.status), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
+        """Any other request (DELETE, PATCH, ...), with an optional JSON body; returns status and raw body."""
+        request = urllib.request.Request(
+            f"{self.server}{path}",
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self._context) as response:
                 return int(response.status), response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
@@ -197,6 +219,7 @@ def start_apiserver(
     sa_key.write_bytes(certs.service_account_key)
     sa_key.chmod(0o600)
     sa_pub.write_bytes(certs.service_account_public)
+    kubelet_cert, kubelet_key = certs.kubelet_client.write(pki, "apiserver-kubelet-client")
     audit_policy = workdir / "audit-policy.yaml"
     audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY))
     process = ManagedProcess(
@@ -217,6 +240,9 @@ def start_apiserver(
             f"--service-account-signing-key-file={sa_key}",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
+            # Towards a kubelet (node.py) for logs and exec: a client certificate it trusts and authorizes.
+            f"--kubelet-client-certificate={kubelet_cert}",
+            f"--kubelet-client-key={kubelet_key}",
             # No Endpoints object for a loopback apiserver address, and no APF background traffic.
             "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false",

@@ -100,16 +100,22 @@ class ImageIndex:
         return sha256_digest(self.manifest)
 
 
-def _layer(files: Mapping[str, bytes]) -> tuple[bytes, str]:
-    """A reproducible gzipped tar of `files` and the diff_id (digest of the uncompressed tar)."""
+def _layer(
+    files: Mapping[str, bytes], modes: Mapping[str, int] | None = None, compresslevel: int = 9
+) -> tuple[bytes, str]:
+    """A reproducible gzipped tar of `files` and the diff_id (digest of the uncompressed tar).
+
+    Files are 0644 unless `modes` (keyed like `files`) says otherwise, e.g. 0755 for a program.
+    """
+    modes = modes or {}
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, content in sorted(files.items()):
             info = tarfile.TarInfo(name.lstrip("/"))
-            info.size, info.mtime, info.mode = len(content), 0, 0o644
+            info.size, info.mtime, info.mode = len(content), 0, modes.get(name, 0o644)
             tar.addfile(info, io.BytesIO(content))
     uncompressed = raw.getvalue()
-    return gzip.compress(uncompressed, mtime=0), sha256_digest(uncompressed)
+    return gzip.compress(uncompressed, compresslevel=compresslevel, mtime=0), sha256_digest(uncompressed)
 
 
 def build_image(
@@ -120,10 +126,13 @@ def build_image(
     labels: Mapping[str, str] | None = None,
     cmd: Sequence[str] = ("/hello",),
     created: str = EPOCH,
+    modes: Mapping[str, int] | None = None,
+    compresslevel: int = 9,
 ) -> Image:
-    """A one-layer image holding `files`; identical inputs give an identical digest."""
+    """A one-layer image holding `files` (mode 0644 unless `modes` names another); identical inputs give an
+    identical digest. A lower gzip `compresslevel` builds a large layer (a program) much faster."""
     platform = platform or Platform()
-    layer_bytes, diff_id = _layer(files)
+    layer_bytes, diff_id = _layer(files, modes, compresslevel)
     oci = image_format is ImageFormat.OCI
     layer = Blob(OCI_LAYER if oci else DOCKER_LAYER, layer_bytes)
     config_doc: dict[str, Any] = {

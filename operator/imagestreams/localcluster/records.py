@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,19 @@ def _link_name(workdir: Path) -> str:
     return hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:16]
 
 
+# Clean-ups for what a part of the cluster starts that outlives its starter by design and so is not in the
+# record (node.py: containerd's shims, their containers, their mounts). reap() calls each with the work
+# directory of a cluster whose owner is gone, after the recorded processes stopped and before the directory
+# is removed; each returns the names of what it stopped.
+LeftoverCleaner = Callable[[Path], list[str]]
+_leftover_cleaners: list[LeftoverCleaner] = []
+
+
+def add_leftover_cleaner(cleaner: LeftoverCleaner) -> None:
+    if cleaner not in _leftover_cleaners:
+        _leftover_cleaners.append(cleaner)
+
+
 @dataclass
 class Reaped:
     """What stopping one cluster's leftovers did."""
@@ -165,6 +179,8 @@ def reap(
     stopped = [p.name for p in reversed(record.processes) if stop_identity(p.identity, grace)]
     removed = False
     if not record.owner.alive():  # the cluster is over: its record, link and temporary directory go too
+        for cleaner in _leftover_cleaners:
+            stopped.extend(cleaner(record.workdir))
         if record.temporary_workdir and record.workdir.exists():
             shutil.rmtree(record.workdir, ignore_errors=True)
             removed = True
