@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-python dev test lint crds bench clean
+.PHONY: setup setup-python dev test lint crds bench clean image
 
 setup:  ## Debian packages, .venv, pinned Kubernetes/etcd/helm binaries (idempotent)
 	scripts/setup.sh
@@ -34,6 +34,9 @@ bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.
 	$(PY) bench/orphans.py
 	$(PY) bench/self_healing.py
 	$(PY) bench/isolation.py
+
+image: setup-python  ## the operator image without Docker (build/image: OCI layout, SBOM, digest); REGISTRY=host/repo[:tag] pushes it
+	$(PY) -m imagestreams.imagebuild $(if $(REGISTRY),--push $(REGISTRY)) $(if $(SOURCE_URL),--source-url $(SOURCE_URL))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Build the operator image without a container engine: pinned Debian packages, locked wheels, same digest."""
