@@ -163,6 +163,27 @@ class AdminHTTP:
 
 AUDIT_LOG = "kube-apiserver-audit.log"
 WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
+# Pods of this RuntimeClass are exempt from Pod Security admission. Only the harness uses it: a pod that must reach
+# the loopback apiserver needs hostNetwork, which no Pod Security level but privileged allows, so the end-to-end
+# test installs the chart into a namespace that enforces `restricted` and exempts the operator pod this way (and
+# checks separately that the chart's normal pod passes `restricted`).
+HOST_NETWORK_RUNTIME_CLASS = "imagestreams-harness-host-network"
+ADMISSION_CONFIG = {
+    "apiVersion": "apiserver.config.k8s.io/v1",
+    "kind": "AdmissionConfiguration",
+    "plugins": [
+        {
+            "name": "PodSecurity",
+            "configuration": {
+                "apiVersion": "pod-security.admission.config.k8s.io/v1",
+                "kind": "PodSecurityConfiguration",
+                "defaults": {"enforce": "privileged", "audit": "privileged", "warn": "privileged"},
+                "exemptions": {"runtimeClasses": [HOST_NETWORK_RUNTIME_CLASS]},
+            },
+        }
+    ],
+}
+
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
@@ -222,6 +243,8 @@ def start_apiserver(
     kubelet_cert, kubelet_key = certs.kubelet_client.write(pki, "apiserver-kubelet-client")
     audit_policy = workdir / "audit-policy.yaml"
     audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+    admission_config = workdir / "admission-config.yaml"
+    admission_config.write_text(yaml.safe_dump(ADMISSION_CONFIG))
     process = ManagedProcess(
         "kube-apiserver",
         [
@@ -247,6 +270,7 @@ def start_apiserver(
             "--endpoint-reconciler-type=none",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
+            f"--admission-control-config-file={admission_config}",
             # Every write, as JSON lines: tests count the operator's writes here, not in its own log.
             f"--audit-policy-file={audit_policy}",
             f"--audit-log-path={workdir / 'logs' / AUDIT_LOG}",
