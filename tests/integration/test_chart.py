@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
 from tests.conftest import REPO_ROOT, kubectl
 from tests.helpers import OperatorProcess, eventually, pusher_for
+from tests.integration.test_metrics import free_port
 from tests.streams import apply_stream, insecure_tag, pull_secret, triggered_deployment, wait_for_tag
 from tests.unit.test_chart_render import CHART, container_env, find, helm, kube_version, render
 
@@ -83,7 +85,7 @@ def test_lint(values: dict[str, Any] | None) -> None:
 def test_defaults_render_one_cluster_wide_operator_with_exactly_the_shipped_rules() -> None:
     objects = render()
     assert sorted(o["kind"] for o in objects) == sorted(
-        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"] + ["ClusterRole"] * 4
+        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"] + ["ClusterRole"] * 4
     )
     # Every rule but reading secrets cluster-wide; that one is a role of its own, bound per namespace.
     assert rules_of(objects, "ClusterRole", FULLNAME) == cluster_wide_rules(secrets=False)
@@ -188,7 +190,8 @@ def test_replicas_and_switched_off_parts() -> None:
     assert deployment["spec"]["replicas"] == 0
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
-    assert {o["kind"] for o in objects} == {"Deployment", "ClusterRole"}  # the image-puller and aggregated roles
+    # The image-puller and aggregated roles, and the metrics Service.
+    assert {o["kind"] for o in objects} == {"Deployment", "ClusterRole", "Service"}
     assert find(objects, "ClusterRole", FULLNAME) == []
 
 
@@ -237,7 +240,10 @@ class ChartOperator(OperatorProcess):
 
     def __init__(self, kubeconfig: Path, log_dir: Path, container: dict[str, Any], env: dict[str, str]) -> None:
         rendered = {e["name"]: e.get("value", "") for e in container.get("env", [])}  # "" is omitted when read back
-        super().__init__(kubeconfig, log_dir, {**rendered, **env})
+        # The pod serves its probes and metrics on every address at metrics.port; here, on loopback at a free port.
+        self.health_port = free_port()
+        health = {"IMAGESTREAMS_HEALTH_ADDRESS": "127.0.0.1", "IMAGESTREAMS_HEALTH_PORT": str(self.health_port)}
+        super().__init__(kubeconfig, log_dir, {**rendered, **health, **env})
         # The console script of this checkout stands in for the image's.
         executable = Path(sys.executable).parent / container["command"][0]
         self.command = [str(executable), *container.get("args", [])]
@@ -341,6 +347,10 @@ def import_and_trigger(
             lambda: kubectl(cluster, "get", "deployment", "web", "-n", namespace, "-o", image_path) == reference,
             what="the Deployment to follow the tag",
         )
+        for probe in ("livenessProbe", "readinessProbe"):  # the paths the chart's probes ask
+            path = container[probe]["httpGet"]["path"]
+            with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}{path}", timeout=10) as answer:
+                assert answer.status == 200, path
         if copy_to:
             source = {"kind": "ImageStreamTag", "namespace": namespace, "name": "app:v1"}
             apply_stream(cluster, copy_to, "mirror", [{"name": "v1", "from": source}])

@@ -32,6 +32,8 @@ SET_ELSEWHERE = {
     "leader_election": "leaderElection.enabled",
     "leader_election_namespace": "leaderElection (the release namespace)",
     "leader_election_lease_seconds": "leaderElection.leaseSeconds",
+    "health_port": "metrics.port",
+    "health_address": "(not set: the operator's default, every IPv4 address of the pod)",
 }
 
 
@@ -180,13 +182,14 @@ def test_the_rendered_environment_is_what_the_operator_parses() -> None:
         namespaces=("team-a", "team-b"),
         excluded_namespaces=("kube-*", "scratch"),
         extra_ca_file="/etc/imagestreams/ca/bundle.pem",
+        health_port=8080,
     )
 
 
 def test_default_environment_gives_the_default_settings() -> None:
     env = container_env(render())
     assert "IMAGESTREAMS_DENIED_REGISTRIES" not in env  # the operator's built-in deny list applies
-    assert OperatorSettings.from_env(env) == OperatorSettings()
+    assert OperatorSettings.from_env(env) == OperatorSettings(health_port=8080)  # the chart serves probes and metrics
 
 
 @pytest.mark.parametrize("number", [1_000_000, 86_400, 3])
@@ -287,3 +290,93 @@ def test_cluster_wide_mode_reads_pull_secrets_only_in_the_listed_namespaces() ->
     assert find(everywhere, "ClusterRole", fullname)[0]["rules"] == rbac.OPERATOR_RULES
     assert find(everywhere, "ClusterRole", f"{fullname}-pull-secrets") == []
     assert find(everywhere, "RoleBinding") == []
+
+
+# --- health endpoints, metrics Service and ServiceMonitor --------------------------------------------------------
+
+
+def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = find(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def test_probes_and_the_metrics_port_are_wired_by_default() -> None:
+    objects = render()
+    container = operator_container(objects)
+    assert container["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
+    assert container_env(objects)["IMAGESTREAMS_HEALTH_PORT"] == "8080"
+    assert "IMAGESTREAMS_HEALTH_ADDRESS" not in container_env(objects)  # the operator's 0.0.0.0: the kubelet's probes
+    assert OperatorSettings.from_env(container_env(objects)).health_address == "0.0.0.0"
+    liveness, readiness = container["livenessProbe"], container["readinessProbe"]
+    assert liveness["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert readiness["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    # The liveness check waits up to 3 s for the event loop: the probe's timeout must be longer.
+    assert liveness["timeoutSeconds"] > 3 and liveness["failureThreshold"] >= 3
+    assert "enabled" not in liveness and "enabled" not in readiness
+
+
+def test_the_metrics_service_selects_the_operator_pods_ready_or_not() -> None:
+    objects = render()
+    (service,) = find(objects, "Service", "rel-imagestream-operator-metrics")
+    (deployment,) = find(objects, "Deployment")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}]
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert service["metadata"]["labels"]["app.kubernetes.io/component"] == "metrics"
+    assert find(objects, "ServiceMonitor") == []  # off unless asked: it needs the Prometheus Operator's CRDs
+
+
+def test_another_port_reaches_the_operator_the_probes_and_the_service() -> None:
+    objects = render({"metrics": {"port": 9102}})
+    container = operator_container(objects)
+    assert container["ports"][0]["containerPort"] == 9102
+    assert OperatorSettings.from_env(container_env(objects)).health_port == 9102
+    (service,) = find(objects, "Service")
+    assert service["spec"]["ports"][0]["port"] == 9102
+    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"  # by name: follows the port
+
+
+def test_probes_and_the_service_can_be_switched_off_and_tuned() -> None:
+    values = {
+        "probes": {"liveness": {"enabled": False}, "readiness": {"periodSeconds": 2, "initialDelaySeconds": 1}},
+        "metrics": {"service": {"enabled": False}},
+    }
+    objects = render(values)
+    container = operator_container(objects)
+    assert "livenessProbe" not in container
+    assert container["readinessProbe"]["periodSeconds"] == 2
+    assert container["readinessProbe"]["initialDelaySeconds"] == 1
+    assert find(objects, "Service") == []
+
+
+def test_the_service_monitor_scrapes_the_metrics_service() -> None:
+    values = {"metrics": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prom"}}}}
+    objects = render(values)
+    (monitor,) = find(objects, "ServiceMonitor", "rel-imagestream-operator")
+    (service,) = find(objects, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ops"]}
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"metrics": {"serviceMonitor": {"enabled": True}, "service": {"enabled": False}}}, "needs metrics.service"),
+        ({"metrics": {"port": 0}}, "at '/metrics/port': minimum"),
+        ({"metrics": {"port": 70000}}, "at '/metrics/port': maximum"),
+        ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "at '/metrics/serviceMonitor/interval'"),
+        ({"probes": {"liveness": {"periodSeconds": 0}}}, "at '/probes/liveness/periodSeconds': minimum"),
+        ({"probes": {"readiness": {"path": "/"}}}, "additional properties 'path' not allowed"),
+    ],
+    ids=["monitor without service", "port 0", "port too high", "bad interval", "zero period", "unknown probe key"],
+)
+def test_bad_metrics_and_probe_values_are_refused(values: dict[str, Any], message: str) -> None:
+    result = template(values, check=False)
+    assert result.returncode != 0, f"helm accepted {values}"
+    assert message in result.stderr, result.stderr

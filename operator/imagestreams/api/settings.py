@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 from collections.abc import Mapping
 
@@ -95,6 +96,15 @@ class OperatorSettings(BaseModel):
     )
     leader_election_lease_seconds: int = Field(15, ge=5, le=300, description="How long a Lease lasts unrenewed.")
 
+    health_address: str = Field(
+        "0.0.0.0",
+        description="IP address the /healthz, /readyz and /metrics server listens on (0.0.0.0: every IPv4 "
+        "address, :: every address).",
+    )
+    health_port: int = Field(
+        0, ge=0, le=65535, description="Port of the /healthz, /readyz and /metrics server; 0: no server."
+    )
+
     def ignores(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.excluded_namespaces)
 
@@ -110,6 +120,15 @@ class OperatorSettings(BaseModel):
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("health_address")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
         return value
 
     @classmethod

@@ -16,6 +16,8 @@ import kopf
 
 from imagestreams.api.settings import ENV_PREFIX, OperatorSettings, SettingsError
 from imagestreams.controller import logs
+from imagestreams.controller.health import Health, HealthServer
+from imagestreams.controller.metrics import Metrics
 
 if TYPE_CHECKING:
     from imagestreams.kube.leader import LeaderElection
@@ -38,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _election(settings: OperatorSettings) -> LeaderElection:
+# Not a setting: the source revision an image was built from, shown in imagestreams_build_info (the Dockerfile may set
+# it from a build argument).
+REVISION_VARIABLE = "IMAGESTREAMS_BUILD_REVISION"
+
+
+def _election(settings: OperatorSettings, health: Health) -> LeaderElection:
     """This replica's candidacy for the Lease (see kube/leader.py)."""
     import socket  # noqa: PLC0415 - only needed with leader election
     import uuid  # noqa: PLC0415
@@ -55,6 +62,7 @@ def _election(settings: OperatorSettings) -> LeaderElection:
         name="imagestream-operator",
         identity=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
         lease_seconds=settings.leader_election_lease_seconds,
+        observer=health.lease_attempt,
     )
 
 
@@ -83,12 +91,28 @@ def main(argv: list[str] | None = None) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
     logs.install(verbose=args.verbose)
+    metrics = Metrics(process=True)
+    metrics.set_build_info(os.environ.get(REVISION_VARIABLE, ""))
+    health = Health(
+        metrics, leader_election=settings.leader_election, lease_seconds=settings.leader_election_lease_seconds
+    )
+    server = None
+    if settings.health_port:
+        # Before the election: a standby answers its probes and scrapes too.
+        try:
+            server = HealthServer(health, metrics, settings.health_address, settings.health_port).start()
+        except OSError as error:
+            where = f"{settings.health_address}:{settings.health_port}"
+            print(f"error: cannot serve /healthz, /readyz and /metrics on {where}: {error}", file=sys.stderr)
+            return 2
     election = None
     try:
         if settings.leader_election:
             signal.signal(signal.SIGTERM, _exit_on_sigterm)
-            election = _election(settings)
+            election = _election(settings, health)
+            health.standby()
             election.wait_until_leader()  # blocks until this replica holds the Lease
+            health.starting()
             election.keep_renewing()
         import imagestreams.controller.handlers  # noqa: PLC0415 - registers the handlers with Kopf
 
@@ -100,11 +124,20 @@ def main(argv: list[str] | None = None) -> int:
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
-            memo=kopf.Memo({imagestreams.controller.handlers.SETTINGS: settings}),
+            memo=kopf.Memo(
+                {
+                    imagestreams.controller.handlers.SETTINGS: settings,
+                    imagestreams.controller.handlers.METRICS: metrics,
+                    imagestreams.controller.handlers.HEALTH: health,
+                }
+            ),
         )
     finally:
+        health.stopping()
         if election is not None:
             election.release()
+        if server is not None:
+            server.stop()
     return 0
 
 

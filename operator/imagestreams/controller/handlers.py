@@ -6,6 +6,7 @@ written, and a status is written only when it differs from what is stored.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ import kopf
 
 from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 from imagestreams.api.settings import OperatorSettings
-from imagestreams.controller.runtime import Runtime
+from imagestreams.controller.health import Health
+from imagestreams.controller.metrics import Metrics
+from imagestreams.controller.runtime import STREAM_KIND, Runtime
 from imagestreams.core.workloadkinds import KIND_OF_RESOURCE
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ class CappedBackoff:
 # memo (kopf.run(memo=...)): no module global, no settings passed through the environment.
 RUNTIME = "runtime"
 SETTINGS = "settings"
+METRICS = "metrics"  # the process's Metrics, built by main() before leader election
+HEALTH = "health"  # what /healthz and /readyz answer, told here when the runtime runs and when it stops
 
 
 def _runtime_of(memo: kopf.Memo) -> Runtime | None:
@@ -60,13 +65,20 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # resources watched here are fixed (discovery once at start-up needs no rights).
     settings.scanning.disabled = True
     operator_settings: OperatorSettings = memo.get(SETTINGS) or OperatorSettings()
-    runtime = memo[RUNTIME] = Runtime(operator_settings)
+    metrics: Metrics | None = memo.get(METRICS)
+    runtime = memo[RUNTIME] = Runtime(operator_settings, metrics=metrics)
     runtime.start()
+    health: Health | None = memo.get(HEALTH)
+    if health is not None:
+        health.running(asyncio.get_running_loop(), runtime.streams_listed.is_set)
     logger.info("image stream operator started with %d import workers", runtime.settings.import_workers)
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    health: Health | None = memo.get(HEALTH)
+    if health is not None:
+        health.stopping()
     runtime = _runtime_of(memo)
     if runtime is not None:
         await runtime.stop()
@@ -80,7 +92,7 @@ async def stream_event(type: str, body: kopf.Body, namespace: str | None, name: 
     if runtime is None or namespace is None or runtime.settings.ignores(namespace):
         return
     if not type:
-        runtime.relist_seen()
+        runtime.relist_seen(STREAM_KIND)
     runtime.stream_seen(type, (namespace, name), dict(body))
 
 
@@ -88,9 +100,10 @@ async def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, me
     runtime = _runtime_of(memo)
     if runtime is None or runtime.settings.ignores(body.get("metadata", {}).get("namespace", "")):
         return
+    kind = KIND_OF_RESOURCE[(resource.group, resource.version, resource.plural)]
     if not type:
-        runtime.relist_seen()
-    runtime.workload_seen(KIND_OF_RESOURCE[(resource.group, resource.version, resource.plural)], type, dict(body))
+        runtime.relist_seen(kind.value)
+    runtime.workload_seen(kind, type, dict(body))
 
 
 # Watch events only: Kopf writes no state annotations or finalizers on user workloads this way.

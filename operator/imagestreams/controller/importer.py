@@ -7,7 +7,7 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from lightkube import AsyncClient
 
 from imagestreams.api.imagestream import ImageManifestSummary, ImageStream, ImageSummary, TagReference
+from imagestreams.controller.metrics import Metrics
 from imagestreams.core.caches import TTLCache
 from imagestreams.core.fairness import Demand
 from imagestreams.core.keyring import KeyringEntry, lookup
@@ -83,6 +84,7 @@ class Importer:
     idle: Idle = contextlib.nullcontext
     lookups: int = 0  # registry lookups made, for metrics and tests
     clock: Callable[[], float] = time.monotonic  # injectable, so tests move time instead of sleeping
+    metrics: Metrics | None = None  # lookup latency
     # Each lookup for reuse_seconds from when it started (see _remember).
     _recent: TTLCache[LookupKey, ResolvedImage] = field(init=False)
     # Shared by every stream that needs the same lookup, and cancelled when none of them waits for it any more.
@@ -241,7 +243,7 @@ class Importer:
         if cached is not None and (cached.complete or cached.digest in known):
             return Resolved(reference.with_digest(cached.digest), cached.digest, image_summary(cached))
         # The namespace's requests wait in its own lane of the registry's queue (flights.on_behalf_of).
-        with on_behalf_of(namespace) as demand:
+        with on_behalf_of(namespace) as demand, self._timed() as timing:
             try:
                 async with asyncio.timeout(RESOLVE_DEADLINE_SECONDS):
                     resolved = await self._shared_lookup(
@@ -264,8 +266,17 @@ class Importer:
                 return Failure(error.reason, error.message)
             except ValueError as error:
                 return Failure("InvalidSource", f"{reference.exact()}: {error}")
+            timing.succeeded = True
         self._remember(key, started, resolved)
         return Resolved(reference.with_digest(resolved.digest), resolved.digest, image_summary(resolved))
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[_Timing]:
+        """Observe a lookup's latency (real time, whatever the injected clock) unless it was cancelled."""
+        timing = _Timing(time.monotonic())
+        yield timing
+        if self.metrics is not None:
+            self.metrics.lookup_done(time.monotonic() - timing.started, succeeded=timing.succeeded)
 
     def _name_refusal(self, reference: ImageReference) -> str | None:
         """The policy by name: the registry as users name it (docker.io) and the host contacted
@@ -364,6 +375,12 @@ class Importer:
             return Failure("Conflict", f"{digest} matches {len(found)} images in {namespace}/{stream_name}; give more")
         item = next(iter(found.values()))
         return Resolved(item.docker_image_reference, item.image, _summary_in(source, item.image))
+
+
+@dataclass
+class _Timing:
+    started: float
+    succeeded: bool = False
 
 
 MAX_LABELS = 32

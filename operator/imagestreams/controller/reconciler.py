@@ -14,6 +14,7 @@ from lightkube import ApiError, AsyncClient
 from imagestreams.api.imagestream import ImageStream, NamedTagEventList
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.importer import Importer
+from imagestreams.controller.metrics import Metrics
 from imagestreams.core.caches import ReverseIndex
 from imagestreams.core.fairness import TokenBucket, share_fairly
 from imagestreams.core.schedule import next_due
@@ -95,6 +96,11 @@ class Scheduler:
     budget: TokenBucket = field(init=False)
     _turns: dict[str, int] = field(default_factory=dict)  # namespace -> when it last got a check (a counter)
     _turn: int = 0
+    # What the last round saw, for metrics: scheduled tags, those it left waiting past their slot (the budget was
+    # spent), and how long past its slot the longest-waiting of them was.
+    scheduled: int = field(default=0, init=False)
+    overdue: int = field(default=0, init=False)
+    oldest_overdue: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         if self.started < 0:
@@ -114,11 +120,13 @@ class Scheduler:
         """Scheduled tags whose time has come and that fit in the budget, shared fairly across namespaces."""
         interval = self.settings.scheduled_interval_seconds
         waiting: dict[str, list[tuple[float, StreamKey, str]]] = {}  # namespace -> (due since, stream, tag)
+        scheduled_tags = 0
         for key, stream in list(cache.parsed.items()):
             for tag in stream.spec.tags or []:
                 scheduled = bool(tag.import_policy and tag.import_policy.scheduled)
                 if not scheduled or classify_source(*key, tag).type is not SourceType.IMPORT:
                     continue
+                scheduled_tags += 1
                 entry = (*key, tag.name)
                 due_at = next_due(self.last_checked.get(entry), "/".join(entry), interval, self.started)
                 if now >= due_at:
@@ -131,6 +139,10 @@ class Scheduler:
             self.last_checked[(*key, tag_name)] = now  # counted as checked now, so it is not due again at once
             self._turn += 1
             self._turns[namespace] = self._turn
+        late = [
+            now - due_at for tags in waiting.values() for due_at, key, tag in tags if tag not in result.get(key, ())
+        ]
+        self.scheduled, self.overdue, self.oldest_overdue = scheduled_tags, len(late), max(late, default=0.0)
         if len(self._turns) > 2 * len(waiting) + 100:  # forget namespaces that no longer have anything due
             self._turns = {namespace: turn for namespace, turn in self._turns.items() if namespace in waiting}
         return result
@@ -147,6 +159,7 @@ class Reconciler:
     clock: Callable[[], float] = time.monotonic
     writes: int = 0  # status writes made, for tests and metrics
     size_reports: dict[StreamKey, str] = field(default_factory=dict)  # the last StatusTooLarge per stream
+    metrics: Metrics | None = None
 
     async def reconcile(self, key: StreamKey, due: frozenset[str]) -> None:
         body = self.cache.bodies.get(key)
@@ -165,6 +178,8 @@ class Reconciler:
             if repository_needs_import(stream, requested=requested)
             else None
         )
+        if self.metrics is not None:
+            self.metrics.count_imports(outcomes.values(), repository)
         imported = [name for name in wanted if name in outcomes]
         self.scheduler.checked(key, imported, self.clock())
         status = next_status(
@@ -204,6 +219,8 @@ class Reconciler:
             await self._report_size(key, body, f"the status could not be stored: {error.status.message}")
             return
         self.writes += 1
+        if self.metrics is not None:
+            self.metrics.status_writes.inc()
         logger.info("write: status of image stream %s/%s", *key)
         if fitted.trimmed:
             await self._report_size(

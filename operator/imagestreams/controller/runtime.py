@@ -24,6 +24,7 @@ from lightkube import ApiError, AsyncClient
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller import logs
 from imagestreams.controller.importer import Importer
+from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
 from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
 from imagestreams.controller.workqueue import WorkQueue
@@ -43,13 +44,17 @@ RETRY_MAX_SECONDS = 300.0
 OUTAGE_PROBE_SECONDS = 1.0
 INITIAL_STREAMS_TIMEOUT_SECONDS = 60.0
 RELIST_SETTLE_SECONDS = 2.0
+# The first listing of each watch after start-up is not a re-list; one within this long after start-up is taken for
+# that first listing unless the watch had already delivered a watch event (a kind with nothing to list sends none).
+INITIAL_LISTING_SECONDS = 60.0
+STREAM_KIND = "ImageStream"  # the stream watch's kind in metrics; workload watches go by their WorkloadKind
 
 
 class Runtime:
     """Everything the handlers share, created at start-up.
 
     `kube` and `clock` are injectable so that tests can build a runtime in-process against the real API server and
-    drive its schedule without sleeping.
+    drive its schedule without sleeping. `metrics` is the process's (main() builds it); a fresh one otherwise.
     """
 
     def __init__(
@@ -58,13 +63,19 @@ class Runtime:
         *,
         kube: AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics = metrics if metrics is not None else Metrics()
         self.cache = StreamCache()
         # import_workers slots for streams being decided or written; a stream waiting on a registry gives its slot up.
         self.queue: WorkQueue[StreamKey] = WorkQueue(
-            settings.import_workers, name="import", retry_cap=RETRY_MAX_SECONDS
+            settings.import_workers,
+            name="import",
+            retry_cap=RETRY_MAX_SECONDS,
+            on_wait=functools.partial(metrics.queue_waited, "import"),
+            on_retry=functools.partial(metrics.queue_retried, "import"),
         )
         self.scheduler = Scheduler(settings, clock=clock)
         self.kube = kube or AsyncClient(field_manager="imagestream-operator")
@@ -85,6 +96,7 @@ class Runtime:
                 extra_ca_file=settings.extra_ca_file,
                 host_guard=policy.denial,
                 address_guard=policy.address_refusal,
+                request_observer=metrics.registry_request,
             )
         )
         importer = Importer(
@@ -96,6 +108,7 @@ class Runtime:
             reuse_seconds=settings.scheduled_interval_seconds * 0.9,
             idle=self.queue.idle,
             clock=clock,
+            metrics=metrics,
         )
         self.reconciler = Reconciler(
             cache=self.cache,
@@ -105,16 +118,25 @@ class Runtime:
             scheduler=self.scheduler,
             post_event=functools.partial(post_event, self.kube),
             clock=clock,
+            metrics=metrics,
         )
         self.triggers = TriggerController(
             kube=self.kube,
             streams=self.cache,
             access=self.access,
             post_event=functools.partial(post_event, self.kube),
+            metrics=metrics,
         )
         self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue(
-            TRIGGER_WORKERS, name="trigger", retry_cap=RETRY_MAX_SECONDS
+            TRIGGER_WORKERS,
+            name="trigger",
+            retry_cap=RETRY_MAX_SECONDS,
+            on_wait=functools.partial(metrics.queue_waited, "trigger"),
+            on_retry=functools.partial(metrics.queue_retried, "trigger"),
         )
+        metrics.watch_queue(self.queue)
+        metrics.watch_queue(self.workload_queue)
+        metrics.watch_caches(self.cache.bodies, self.triggers.workloads)
         self.tasks: list[asyncio.Task[None]] = []
         self.streams_listed = asyncio.Event()
         self.deleted_at_start: set[StreamKey] = set()  # deleted before the initial listing was matched
@@ -125,12 +147,19 @@ class Runtime:
         self._touched: set[Any] = set()  # stream and workload keys the watches delivered since a comparison began
         self.vanished = 0  # streams and workloads forgotten because a fresh list no longer had them
         self.missed = 0  # streams and workloads a fresh list showed changed while no watch event had said so
+        # For counting watch restarts (relist_seen): when the runtime started, the kinds whose watch has delivered a
+        # watch event, and when each kind's watch last delivered a listed object.
+        self._started_at = time.monotonic()
+        self._streaming: set[str] = set()
+        self._listed_at: dict[str, float] = {}
 
     # --- watch events ------------------------------------------------------------------------------
 
     def stream_seen(self, event_type: str | None, key: StreamKey, body: dict[str, Any]) -> None:
         """A stream watch event (or a stream a fresh list showed): cache it, queue it, wake what follows it."""
         self._touched.add(key)
+        if event_type:
+            self._streaming.add(STREAM_KIND)
         if event_type == "DELETED":
             cached = self.cache.bodies.get(key)
             if cached is not None and uid_of(cached) != uid_of(body):
@@ -146,6 +175,8 @@ class Runtime:
     def workload_seen(self, kind: WorkloadKind, event_type: str | None, body: dict[str, Any]) -> None:
         metadata = body.get("metadata") or {}
         self._touched.add((kind, metadata.get("namespace", ""), metadata.get("name", "")))
+        if event_type:
+            self._streaming.add(kind.value)
         key = self.triggers.observe(kind, event_type or "", body)
         if key is not None:
             self.workload_queue.add(key)
@@ -311,10 +342,19 @@ class Runtime:
         for workload_key in list(self.triggers.workloads):
             self.workload_queue.add(workload_key)
 
-    def relist_seen(self) -> None:
+    def relist_seen(self, kind: str = STREAM_KIND) -> None:
         """Kopf delivers the objects of a (re-)list as events without a type. After start-up that means a watch
         was re-established after it expired (410 Gone: the API server came back, or the watch fell too far
-        behind), and deletions in the gap were never announced: compare the caches with fresh lists soon."""
+        behind), and deletions in the gap were never announced: compare the caches with fresh lists soon.
+
+        Counted as a watch restart of `kind` once per burst of listed objects, not for the first listing (a re-list
+        that finds no object at all goes unseen)."""
+        now = time.monotonic()
+        previous = self._listed_at.get(kind)
+        self._listed_at[kind] = now
+        first_listing = kind not in self._streaming and now - self._started_at < INITIAL_LISTING_SECONDS
+        if not first_listing and (previous is None or now - previous > RELIST_SETTLE_SECONDS):
+            self.metrics.watch_restarted(kind)
         if self.streams_listed.is_set():
             self.relisted.set()
 
@@ -387,6 +427,8 @@ class Runtime:
         except Exception:
             logger.exception("the import scheduler failed this round; it carries on with the next")
             return 0
+        scheduler = self.scheduler
+        self.metrics.schedule_round(scheduler.scheduled, scheduler.overdue, scheduler.oldest_overdue)
         for key, tags in due.items():
             self.queue.add(key, tags)
         return len(due)

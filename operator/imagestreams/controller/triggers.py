@@ -15,6 +15,7 @@ from typing import Any
 
 from lightkube import ApiError, AsyncClient
 
+from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import StreamCache
 from imagestreams.core import jobruns
 from imagestreams.core.caches import ReverseIndex
@@ -60,6 +61,7 @@ class TriggerController:
     index: ReverseIndex[WorkloadKey, tuple[str, str]] = field(default_factory=ReverseIndex)
     problems: dict[WorkloadKey, str] = field(default_factory=dict)
     writes: int = 0  # workload writes (applies and Job runs), for tests and metrics
+    metrics: Metrics | None = None
 
     # --- the index -------------------------------------------------------------------------------
 
@@ -198,10 +200,12 @@ class TriggerController:
         try:
             written = await apply_images(self.kube, kind, namespace, name, images)
         except ApiError as error:
+            self._count(kind, written=False)
             message = f"could not update the workload: {error.status.message}"
             await self._problem(key, body, message)
             raise WriteRefused(message) from error
         self.writes += 1
+        self._count(kind, written=True)
         if self.workloads.get(key) is body:
             # No watch event came meanwhile: know the workload as written, so a pass that runs before the watch
             # delivers this write does not write the same images again.
@@ -245,11 +249,13 @@ class TriggerController:
         try:
             created = await create_job(self.kube, manifest)
         except ApiError as error:
+            self._count(WorkloadKind.JOB, written=False)
             message = f"could not start a run of the Job: {error.status.message}"
             await self._problem(key, body, message)
             raise WriteRefused(message) from error
         if created:
             self.writes += 1
+            self._count(WorkloadKind.JOB, written=True)
             logger.info("write: started Job %s/%s", namespace, manifest["metadata"]["name"])
             described = ", ".join(f"{c.container_name}={c.new_image}" for c in changes)
             await self.post_event(
@@ -258,6 +264,14 @@ class TriggerController:
             runs.append(manifest)
         for old in jobruns.runs_beyond_limit(runs, jobruns.runs_to_keep(body)):
             await delete_job(self.kube, namespace, old)
+
+    def _count(self, kind: WorkloadKind, *, written: bool) -> None:
+        if self.metrics is None:
+            return
+        if written:
+            self.metrics.trigger_written(kind.value)
+        else:
+            self.metrics.trigger_refused(kind.value)
 
     async def _problem(self, key: WorkloadKey, body: dict[str, Any], message: str) -> None:
         """A Warning event, once per distinct problem."""

@@ -10,6 +10,9 @@ Retries belong here, as in client-go's rate-limited queue: a pass that failed ca
 adds the key again after a jittered delay that doubles with each consecutive failure of that key (capped), and a pass
 that succeeded calls `forget(key)` to reset the count. A plain `add` (the object changed) runs a waiting key at once.
 `retry_waiting_now()` runs every waiting key at once (the API server is back after an outage).
+
+For metrics, `on_wait` is told how long each key waited from its add (or its retry coming due) to the start of its
+pass, and `on_retry` of each failed pass queued again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import contextvars
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -65,6 +69,9 @@ class WorkQueue(Generic[K]):
         retry_base: float = 1.0,
         retry_cap: float = 300.0,
         draw: Callable[[], float] = random.random,
+        on_wait: Callable[[float], None] | None = None,
+        on_retry: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workers = workers
         self.name = name
@@ -79,6 +86,10 @@ class WorkQueue(Generic[K]):
         self._pending: dict[K, set[str]] = {}  # key -> extra reasons (e.g. due tags), merged
         self._passes: dict[K, asyncio.Task[None]] = {}  # keys being processed (holding a slot or idle)
         self._again: set[K] = set()
+        self._added: dict[K, float] = {}  # when each pending key was added, for on_wait
+        self._on_wait = on_wait
+        self._on_retry = on_retry
+        self._clock = clock
 
     def add(self, key: K, tags: set[str] | frozenset[str] = frozenset()) -> None:
         waiting = self._waiting.pop(key, None)
@@ -89,6 +100,7 @@ class WorkQueue(Generic[K]):
             self._pending[key] |= tags
             return
         self._pending[key] = set(tags)
+        self._added[key] = self._clock()
         if key in self._passes:
             self._again.add(key)  # queued again once the current pass finishes
         else:
@@ -99,6 +111,8 @@ class WorkQueue(Generic[K]):
         """A pass over `key` failed: add it again after a growing, jittered delay. Returns the delay."""
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
+        if self._on_retry is not None:
+            self._on_retry()
         delay = retry_delay(failures, base=self.retry_base, cap=self.retry_cap, draw=self._draw)
         waiting = self._waiting.pop(key, None)
         if waiting is not None:
@@ -141,6 +155,7 @@ class WorkQueue(Generic[K]):
     def cancel(self, key: K) -> bool:
         """Forget `key`: drop it if it waits, and cancel its pass if one runs (True then)."""
         self._pending.pop(key, None)  # a stale entry in the ready queue is skipped
+        self._added.pop(key, None)
         self._failures.pop(key, None)
         waiting = self._waiting.pop(key, None)
         if waiting is not None:
@@ -171,6 +186,9 @@ class WorkQueue(Generic[K]):
                     self._slots.release()
                     continue
                 tags = frozenset(self._pending.pop(key))
+                added = self._added.pop(key, None)
+                if added is not None and self._on_wait is not None:
+                    self._on_wait(self._clock() - added)
                 self._passes[key] = asyncio.create_task(self._pass(key, tags, process), name=f"{self.name} {key}")
         finally:
             for handle, _ in self._waiting.values():

@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lightkube import ApiError, Client
@@ -46,6 +47,10 @@ class LeaderElection:
     name: str
     identity: str
     lease_seconds: int = 15
+    # Told of each attempt to acquire or renew, from whichever thread made it, for health and metrics: True when
+    # this process holds the Lease afterwards, False when another does (or it was released), None when the attempt
+    # failed (the API server did not answer, or refused).
+    observer: Callable[[bool | None], None] | None = None
     # Serialises renewals with the release, so no renewal lands after it; set once released.
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
@@ -118,12 +123,20 @@ class LeaderElection:
         logger.info("waiting to become the leader (Lease %s/%s) as %s", self.namespace, self.name, self.identity)
         while True:
             try:
-                if self.try_acquire_or_renew():
+                held = self.try_acquire_or_renew()
+            except ApiError as error:
+                self._observe(None)
+                logger.warning("leader election: %s", error.status.message)
+            else:
+                self._observe(held)
+                if held:
                     logger.info("became the leader (Lease %s/%s) as %s", self.namespace, self.name, self.identity)
                     return
-            except ApiError as error:
-                logger.warning("leader election: %s", error.status.message)
             time.sleep(self.retry_every)
+
+    def _observe(self, held: bool | None) -> None:
+        if self.observer is not None:
+            self.observer(held)
 
     def release(self) -> bool:
         """Give the Lease up at once, as client-go's ReleaseOnCancel does, so a standby need not wait for it to expire.
@@ -134,6 +147,7 @@ class LeaderElection:
         """
         with self._lock:
             self._released.set()
+            self._observe(False)
             for _ in range(3):  # a conflict means the Lease changed meanwhile: look again
                 try:
                     outcome = self._release_once()
@@ -189,12 +203,17 @@ class LeaderElection:
                 if self._released.wait(self.renew_every):
                     return  # a graceful stop gave the Lease up: nothing to renew
                 try:
-                    if self.try_acquire_or_renew():
-                        state["last_success"] = time.monotonic()
-                    elif not self._released.is_set():
-                        stop("another replica holds the Lease")
+                    held = self.try_acquire_or_renew()
                 except Exception as error:  # network errors as much as API errors
+                    self._observe(None)
                     logger.warning("could not renew the Lease: %s", error)
+                    continue
+                if held:
+                    state["last_success"] = time.monotonic()
+                    self._observe(True)
+                elif not self._released.is_set():
+                    self._observe(False)
+                    stop("another replica holds the Lease")
 
         def watchdog() -> None:
             while not state["stopping"]:

@@ -152,6 +152,10 @@ class ClientSettings:
     # and (host, addresses) -> refusal message or None.
     host_guard: Callable[[str], str | None] | None = None
     address_guard: Callable[[str, list[str]], str | None] | None = None
+    # Told of every HTTP exchange sent (each attempt and redirect hop, not those refused before sending), for
+    # metrics: (registry the request is for, method, HTTP status or the TransportKind of a failure, "refused" for
+    # an address the policy denied at connect time, "cancelled"). Never given a URL or credentials.
+    request_observer: Callable[[str, str, str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

@@ -411,24 +411,31 @@ class Transport:
     ) -> Response:
         """One HTTP exchange under the registry's limits; the body is read (bounded) before the limits are left."""
         self._check_host(url)
+        outcome = ""  # for the request observer: set once the request is sent (its turn came)
         try:
-            async with (
-                self._gate_for(registry).turn(current_demand()),
-                self._session_for_requests().request(
+            async with self._gate_for(registry).turn(current_demand()):
+                outcome = "cancelled"
+                async with self._session_for_requests().request(
                     method, url, headers=headers, ssl=ssl_param, allow_redirects=False
-                ) as response,
-            ):
-                if method == "HEAD" or response.status in REDIRECT_STATUSES:
-                    body = b""
-                elif response.status >= 400:
-                    body = await _read_body(response, MAX_ERROR_BODY, truncate=True)
-                else:
-                    body = await _read_body(response, max_body, truncate=False)
-                log.debug("%s %s -> %d", method, safe_url(url), response.status)
-                return Response(response.status, response.headers, body, url)
-        except TransportError:
+                ) as response:
+                    if method == "HEAD" or response.status in REDIRECT_STATUSES:
+                        body = b""
+                    elif response.status >= 400:
+                        body = await _read_body(response, MAX_ERROR_BODY, truncate=True)
+                    else:
+                        body = await _read_body(response, max_body, truncate=False)
+                    log.debug("%s %s -> %d", method, safe_url(url), response.status)
+                    outcome = str(response.status)
+                    return Response(response.status, response.headers, body, url)
+        except TransportError as exc:
+            outcome = exc.kind.value
             raise
         except (TimeoutError, aiohttp.ClientError) as exc:
             failure = _failure_of(exc)
+            outcome = failure.kind.value if isinstance(failure, TransportError) else "refused"
             # A refused address is the operator's own policy: no aiohttp detail to chain.
             raise failure from (None if isinstance(failure, RegistryError) else exc)
+        finally:
+            observer = self.settings.request_observer
+            if outcome and observer is not None:
+                observer(registry, method, outcome)
