@@ -11,8 +11,8 @@ setup:  ## Debian packages, .venv, pinned Kubernetes/etcd/helm binaries (idempot
 setup-python:
 	scripts/setup.sh --python
 
-dev: setup  ## local cluster + registry until Ctrl-C
-	$(PY) -m imagestreams.localcluster up --apply crds/ --operator --demo
+dev: setup  ## local cluster, registry and a node until Ctrl-C
+	$(PY) -m imagestreams.localcluster up --apply crds/ --node --operator --demo
 
 test: setup  ## the whole suite against the real local cluster and registries
 	$(PY) -m pytest $(PYTEST_ARGS)

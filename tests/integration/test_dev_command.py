@@ -37,6 +37,42 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def walk_through_on_the_node(kubectl: str, kubeconfig: str, registry: str, printed: str) -> None:
+    """The README's walk-through with the node: a Deployment that follows the tag runs its image, and a new image
+    under the tag rolls it to a pod that logs the new text."""
+    assert "kubectl create deployment web -n demo --image=placeholder" in printed
+    plugin = str(Path(sys.executable).parent / "kubectl-imagestream")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [kubectl, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout if done.returncode == 0 else ""
+
+    run("create", "deployment", "web", "-n", "demo", "--image=placeholder")
+    subprocess.run(
+        [plugin, f"--kubeconfig={kubeconfig}", "set-triggers", "deployment/web", "-n", "demo",
+         "--from-image=hello:latest", "-c", "placeholder"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    def logs_show(text: str) -> bool:
+        return text in run("logs", "deployment/web", "-n", "demo")
+
+    # Both pushed images are in the registry; the stream now points at the one this test pushed ("walk-through").
+    eventually(lambda: logs_show("walk-through") or None, timeout=60, what="the web pod to log the pushed image's text")
+    pushed = subprocess.run(
+        [sys.executable, "-m", "imagestreams.localcluster", "push", f"http://{registry}/demo/hello:latest",
+         "--label", "version 3"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert " as sha256:" in pushed
+    run("annotate", "is/hello", "-n", "demo", "imagestreams.dev/import-request=walk-through-2", "--overwrite")
+    eventually(lambda: logs_show("version 3") or None, timeout=60, what="the Deployment to roll to version 3")
+    running = run("get", "pods", "-n", "demo", "-l", "app=web", "--field-selector=status.phase=Running", "-o", "name")
+    assert running.strip(), "no web pod is running"
+
+
 def test_up_serves_until_ctrl_c_then_stops_every_process(tmp_path: Path) -> None:
     workdir, manifests = tmp_path / "cluster", tmp_path / "manifests"
     manifests.mkdir()
@@ -51,6 +87,7 @@ def test_up_serves_until_ctrl_c_then_stops_every_process(tmp_path: Path) -> None
         f"--workdir={workdir}",
         f"--apply={crds}",
         f"--apply={manifests}",
+        "--node",
         "--operator",
         "--demo",
     ]
@@ -64,7 +101,7 @@ def test_up_serves_until_ctrl_c_then_stops_every_process(tmp_path: Path) -> None
     output: list[str] = []
     try:
         assert process.stdout is not None
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
@@ -86,9 +123,18 @@ def test_up_serves_until_ctrl_c_then_stops_every_process(tmp_path: Path) -> None
         )
         assert got.stdout == "world"
         assert "demo: imagestream demo/hello imported" in text
+        assert "node:" in text
         # The printed walk-through works: push, request an import, see the new digest.
         pushed = subprocess.run(
-            [sys.executable, "-m", "imagestreams.localcluster", "push", f"http://{registry}/demo/hello:latest"],
+            [
+                sys.executable,
+                "-m",
+                "imagestreams.localcluster",
+                "push",
+                f"http://{registry}/demo/hello:latest",
+                "--label",
+                "walk-through",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -127,8 +173,9 @@ def test_up_serves_until_ctrl_c_then_stops_every_process(tmp_path: Path) -> None
             return current == digest
 
         eventually(imported, timeout=30, what="the demo stream to import the pushed image")
-        # This command, etcd, apiserver, controller-manager, registry and the operator.
-        assert len(_processes_mentioning(str(workdir))) >= 6
+        walk_through_on_the_node(kubectl, kubeconfig, registry, text)
+        # This command, etcd, apiserver, controller-manager, registry, the operator, containerd, kubelet, scheduler.
+        assert len(_processes_mentioning(str(workdir))) >= 9
 
         process.send_signal(signal.SIGINT)
         remaining, _ = process.communicate(timeout=30)

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from types import FrameType
 
 from imagestreams.localcluster.binaries import Binaries, MissingBinary, NodeBinaries
 from imagestreams.localcluster.cluster import ClusterSettings, LocalCluster
-from imagestreams.localcluster.images import PushClient, unique_image
+from imagestreams.localcluster.images import Image, PushClient, unique_image
+from imagestreams.localcluster.node import message_image
 from imagestreams.localcluster.processes import ManagedProcess, ProcessFailed, die_with_parent
 from imagestreams.localcluster.records import ProcessRecord, Reaped, reap, recorded_clusters
 from imagestreams.localcluster.registry import Registry, RegistryKind
@@ -60,10 +62,20 @@ def _start_operator(cluster: LocalCluster) -> ManagedProcess:
     return cluster.start_operator({"IMAGESTREAMS_SCHEDULED_INTERVAL_SECONDS": "30"})
 
 
+def _pushable_image(label: str) -> Image:
+    """With the node's binaries at hand, an image whose container logs `label` (and a fresh id) and keeps running,
+    so pods really start from it; otherwise a one-layer image that only differs in its content."""
+    try:
+        pause = NodeBinaries.locate().pause
+    except MissingBinary:
+        return unique_image(label)
+    return message_image(pause, f"{label} ({uuid.uuid4().hex[:8]})\n")
+
+
 def _demo(binaries: Binaries, cluster: LocalCluster, registry: Registry) -> None:
     """Push an image, create a stream that imports it on a schedule, and wait for the first import."""
     with PushClient(registry.url, ca_file=registry.ca_file) as client:
-        image = unique_image("demo")
+        image = _pushable_image("hello from the demo image, version 1")
         client.push_image(DEMO_REPOSITORY, "latest", image)
     stream = {
         "apiVersion": "image.openshift.io/v1",
@@ -275,6 +287,15 @@ def _print_usage(binaries: Binaries, cluster: LocalCluster, kinds: tuple[Registr
         )
         print(f"    kubectl get is/{DEMO_STREAM} -n {DEMO_NAMESPACE} -o yaml   # status.tags[0].items, newest first")
         print("  (the tag is also re-imported every 30 s on its own: importPolicy.scheduled)")
+        if cluster.node is not None:
+            print("  and on the node, a Deployment that follows the tag rolls to each new image:")
+            print(f"    kubectl create deployment web -n {DEMO_NAMESPACE} --image=placeholder")
+            print(
+                f"    kubectl imagestream set-triggers deployment/web -n {DEMO_NAMESPACE} "
+                f"--from-image={DEMO_STREAM}:latest -c placeholder"
+            )
+            print(f"    kubectl get pods -n {DEMO_NAMESPACE} -w       # Ctrl-C when the pod runs")
+            print(f"    kubectl logs deployment/web -n {DEMO_NAMESPACE}   # the image's text")
     print("\nrunning; press Ctrl-C to stop and clean up", flush=True)
 
 
@@ -290,7 +311,7 @@ def push(args: argparse.Namespace) -> int:
     if not repository or not tag or "/" in tag:
         print(f"error: {target!r} must be SCHEME://HOST/REPOSITORY:TAG", file=sys.stderr)
         return 2
-    image = unique_image(args.label)
+    image = _pushable_image(args.label)
     with PushClient(
         f"{scheme}://{host}",
         ca_file=Path(args.ca_file) if args.ca_file else None,
@@ -337,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     push_parser.add_argument("--ca-file", help="CA bundle for an HTTPS registry")
     push_parser.add_argument("--username")
     push_parser.add_argument("--password")
-    push_parser.add_argument("--label", default="pushed", help="text put into the image, for telling images apart")
+    push_parser.add_argument(
+        "--label",
+        default="pushed",
+        help="text put into the image (its pods log it when the node's binaries are built), for telling images apart",
+    )
     args = parser.parse_args(argv)
     if args.command == "push":
         return push(args)
