@@ -49,3 +49,7 @@ def test_jitter_spreads_between_half_and_full_step() -> None:
     assert backoff_delay(3, 1.0, 60.0, 0.0) == 2.0
     assert backoff_delay(3, 1.0, 60.0, 0.5) == 3.0
     assert backoff_delay(3, 1.0, 60.0, 7.0) == 4.0  # out-of-range jitter is clamped
+
+
+def test_a_long_failure_streak_stays_at_the_cap() -> None:
+    assert backoff_delay(5_000, 1.0, 300.0, 1.0) == 300.0  # 2**4999 would overflow a float

@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from imagestreams.core.backoff import backoff_delay
+
 K = TypeVar("K", bound=Hashable)
 Process = Callable[[K, frozenset[str]], Awaitable[None]]  # one pass over a key, with the tags it was added with
 
@@ -54,10 +56,9 @@ _current_slot: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("wo
 
 
 def retry_delay(failures: int, *, base: float, cap: float, draw: Callable[[], float]) -> float:
-    """The delay before retry number `failures`: a random point in the upper half of min(cap, base * 2**failures),
-    so that many keys failing at once do not all come back at the same moment."""
-    ceiling = min(cap, base * 2.0 ** min(failures, 64))
-    return ceiling / 2 + draw() * ceiling / 2
+    """The delay before retrying a key that failed `failures` times in a row: core.backoff's policy, starting one
+    doubling up (1-2 s after the first failure with base 1), so many keys failing at once spread out."""
+    return backoff_delay(failures + 1, base, cap, draw())
 
 
 class WorkQueue(Generic[K]):

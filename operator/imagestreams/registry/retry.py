@@ -1,10 +1,15 @@
-"""Pure retry policy: which answers are worth another try, how long to wait, and Retry-After parsing."""
+"""Pure retry policy: which answers are worth another try, and Retry-After parsing (how long to wait between
+tries is core.backoff, shared with the work queues)."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from imagestreams.core.backoff import backoff_delay
+
+__all__ = ["backoff_delay", "is_retryable_status", "parse_retry_after"]
 
 # 408 and the gateway family are transient; 501 (not implemented) and other 5xx codes are retried too,
 # except 501 and 505 which will not change on a retry.
@@ -13,16 +18,6 @@ _NOT_RETRYABLE_5XX = frozenset({501, 505})
 
 def is_retryable_status(status: int) -> bool:
     return status == 408 or (500 <= status <= 599 and status not in _NOT_RETRYABLE_5XX)
-
-
-def backoff_delay(attempt: int, base: float, cap: float, jitter: float) -> float:
-    """Seconds to wait after the `attempt`-th failure (1-based): exponential with "equal jitter".
-
-    Half of the exponential step is fixed, the other half scaled by `jitter` in [0, 1), so concurrent
-    clients spread out but none retries immediately.
-    """
-    step = min(cap, base * 2.0 ** max(0, attempt - 1))
-    return step / 2 + step / 2 * min(max(jitter, 0.0), 1.0)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
