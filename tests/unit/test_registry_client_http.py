@@ -556,7 +556,9 @@ async def test_requests_that_stop_waiting_give_their_turns_back(servers: Servers
         await client.resolve(servers.host, "team/big", "t1", insecure=True)  # the same namespace, even
         elapsed = time.monotonic() - started
     assert elapsed < 0.5, elapsed  # not behind 40 booked turns (2 s)
-    assert servers.registry.count("HEAD", "/manifests/") == heads + 1  # the cancelled ones were never sent
+    # The resolve's own HEAD, plus at most the one that had its turn and was on the wire when the waiters were
+    # cancelled (under load it reaches the server after `heads` was read); the ~37 booked turns never went out.
+    assert heads + 1 <= servers.registry.count("HEAD", "/manifests/") <= heads + 2
 
 
 # --- ping --------------------------------------------------------------------------------------------------------
