@@ -33,7 +33,7 @@ SET_ELSEWHERE = {
     "leader_election_namespace": "leaderElection (the release namespace)",
     "leader_election_lease_seconds": "leaderElection.leaseSeconds",
     "health_port": "metrics.port",
-    "health_address": "(not set: the operator's default, every IPv4 address of the pod)",
+    "health_address": "metrics.address",
 }
 
 
@@ -377,6 +377,105 @@ def test_the_service_monitor_scrapes_the_metrics_service() -> None:
     ids=["monitor without service", "port 0", "port too high", "bad interval", "zero period", "unknown probe key"],
 )
 def test_bad_metrics_and_probe_values_are_refused(values: dict[str, Any], message: str) -> None:
+    result = template(values, check=False)
+    assert result.returncode != 0, f"helm accepted {values}"
+    assert message in result.stderr, result.stderr
+
+
+# --- a cluster without kube-proxy: hostNetwork, the API server's address, runtime class, scheduler ------------------
+
+HARNESS = {
+    "hostNetwork": True,
+    "apiServer": {"host": "127.0.0.1", "port": "6443"},
+    "metrics": {"port": 18123, "address": "127.0.0.1"},
+    "runtimeClassName": "exempt",
+    "schedulerName": "own-scheduler",
+}
+
+
+def pod_spec(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = find(objects, "Deployment")
+    return dict(deployment["spec"]["template"]["spec"])
+
+
+def test_by_default_the_pod_is_a_normal_in_cluster_pod() -> None:
+    objects = render()
+    pod = pod_spec(objects)
+    assert {"hostNetwork", "dnsPolicy", "schedulerName", "runtimeClassName"}.isdisjoint(pod)
+    env = container_env(objects)
+    assert {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "IMAGESTREAMS_HEALTH_ADDRESS"}.isdisjoint(env)
+    container = operator_container(objects)
+    assert "host" not in container["livenessProbe"]["httpGet"] and "host" not in container["readinessProbe"]["httpGet"]
+
+
+def test_host_network_values_reach_the_pod_its_environment_and_probes() -> None:
+    objects = render(HARNESS)
+    pod = pod_spec(objects)
+    assert pod["hostNetwork"] is True
+    assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"  # cluster DNS still
+    assert pod["schedulerName"] == "own-scheduler"
+    assert pod["runtimeClassName"] == "exempt"
+    env = container_env(objects)
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("127.0.0.1", "6443")
+    settings = OperatorSettings.from_env(env)
+    assert (settings.health_address, settings.health_port) == ("127.0.0.1", 18123)
+    container = operator_container(objects)
+    # Declared (it becomes a hostPort: one replica per node); the kubelet asks the address the server listens on.
+    assert container["ports"] == [{"name": "metrics", "containerPort": 18123, "protocol": "TCP"}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["host"] == "127.0.0.1"
+        assert container[probe]["httpGet"]["port"] == "metrics"
+
+
+@pytest.mark.parametrize("address", ["", "0.0.0.0", "::"])
+def test_with_host_network_a_server_on_every_address_is_probed_at_the_pod_ip(address: str) -> None:
+    container = operator_container(render({"hostNetwork": True, "metrics": {"address": address}}))
+    assert "host" not in container["livenessProbe"]["httpGet"]
+
+
+def test_an_integer_api_server_port_renders_as_a_string() -> None:
+    env = container_env(render({"apiServer": {"host": "api.internal", "port": 6443}}))
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("api.internal", "6443")
+
+
+def test_without_the_health_server_there_is_no_port_probe_or_service() -> None:
+    """Several hostNetwork replicas on one node (the tests' node): they would all need the one port."""
+    objects = render({**HARNESS, "metrics": {"enabled": False, "port": 18123}, "replicas": 2,
+                      "leaderElection": {"enabled": True}})  # fmt: skip
+    container = operator_container(objects)
+    assert {"ports", "livenessProbe", "readinessProbe"}.isdisjoint(container)
+    env = container_env(objects)
+    assert "IMAGESTREAMS_HEALTH_ADDRESS" not in env
+    assert OperatorSettings.from_env(env).health_port == 0  # no server
+    assert find(objects, "Service") == []
+    refused = template({"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}}, check=False)
+    assert refused.returncode != 0 and "needs metrics.service.enabled and metrics.enabled" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"apiServer": {"host": "127.0.0.1"}}, "at '/apiServer/port': minLength: got 0, want 1"),
+        ({"apiServer": {"port": "6443"}}, "at '/apiServer/host': minLength: got 0, want 1"),
+        ({"apiServer": {"host": "127.0.0.1", "port": "https"}}, "at '/apiServer/port'"),
+        ({"apiServer": {"host": "127.0.0.1", "port": 70000}}, "at '/apiServer/port': maximum"),
+        ({"metrics": {"address": "127.0.0.1"}}, "at '/hostNetwork': value must be true"),
+        ({"metrics": {"address": "every"}}, "at '/metrics/address'"),
+        ({"runtimeClassName": "Not A Name"}, "at '/runtimeClassName'"),
+        ({"hostNetwork": "yes"}, "at '/hostNetwork': got string, want boolean"),
+    ],
+    ids=[
+        "host only",
+        "port only",
+        "named port",
+        "port too high",
+        "loopback in the pod",
+        "not an IP",
+        "bad name",
+        "string",
+    ],
+)
+def test_bad_network_values_are_refused(values: dict[str, Any], message: str) -> None:
     result = template(values, check=False)
     assert result.returncode != 0, f"helm accepted {values}"
     assert message in result.stderr, result.stderr

@@ -17,6 +17,7 @@ import kopf
 from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.health import Health
+from imagestreams.controller.login import login
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.runtime import STREAM_KIND, Runtime
 from imagestreams.core.workloadkinds import KIND_OF_RESOURCE
@@ -42,6 +43,10 @@ RUNTIME = "runtime"
 SETTINGS = "settings"
 METRICS = "metrics"  # the process's Metrics, built by main() before leader election
 HEALTH = "health"  # what /healthz and /readyz answer, told here when the runtime runs and when it stops
+
+
+# The API server lightkube uses, KUBERNETES_SERVICE_HOST/PORT in a pod, rather than Kopf's kubernetes.default.svc.
+kopf.on.login()(login)
 
 
 def _runtime_of(memo: kopf.Memo) -> Runtime | None:

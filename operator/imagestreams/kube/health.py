@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -35,6 +36,18 @@ def api_server_endpoints(client: AsyncClient, environ: Mapping[str, str]) -> tup
         host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
         endpoints.append(f"{host}:{port}")
     service = environ.get("KUBERNETES_SERVICE_HOST")
-    if service:
+    if service and not _is_loopback(service):
         endpoints.append(service)  # the service address means only the API server, on any port
+    # A loopback address is never a Service's: it was set for a pod with hostNetwork (the chart's apiServer.host, a
+    # local cluster), where the address's other ports are the node's other servers. host:port above covers the API
+    # server; loopback as a whole is refused unless loopback registries are allowed, which is for a local cluster.
     return tuple(endpoints)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

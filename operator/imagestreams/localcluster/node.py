@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from imagestreams.localcluster.binaries import NodeBinaries, read_versions
-from imagestreams.localcluster.controlplane import AdminHTTP
+from imagestreams.localcluster.controlplane import HOST_NETWORK_RUNTIME_CLASS, AdminHTTP
 from imagestreams.localcluster.images import Image, PushClient, build_image
 from imagestreams.localcluster.processes import (
     ManagedProcess,
@@ -74,6 +74,10 @@ NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 DEDICATED_SCHEDULER = "imagestreams-node"
 DEDICATED_TAINT = {"key": "imagestreams.dev/node", "value": "dedicated", "effect": "NoSchedule"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# containerd's runtime (containerd_config's default_runtime_name): the handler of the RuntimeClass that Pod Security
+# admission exempts (controlplane.HOST_NETWORK_RUNTIME_CLASS), so pods of that class run as any other pod here.
+RUNTIME_HANDLER = "runc"
+RUNTIME_CLASSES = "/apis/node.k8s.io/v1/runtimeclasses"
 # kubelet links every container's log here, whatever its configuration says, creating the directory if needed.
 LEGACY_LOG_LINKS = Path("/var/log/containers")
 # Machine paths the node creates whatever its configuration says: kubelet's log links and device-plugin
@@ -661,6 +665,7 @@ class Node:
             pusher.join()
         if pushed:
             raise pushed[0]
+        self._create_runtime_class()
         self.timings.schedulable = time.monotonic() - started
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
@@ -695,6 +700,19 @@ class Node:
             self.timings.ready = time.monotonic() - started
         return NOT_READY_TAINT not in {t["key"] for t in node.get("spec", {}).get("taints") or []}
 
+    def _create_runtime_class(self) -> None:
+        """The RuntimeClass a pod names to be exempt from Pod Security admission (a pod with hostNetwork that reaches
+        the loopback apiserver, in a namespace that enforces `restricted`); deleted again by stop()."""
+        body = {
+            "apiVersion": "node.k8s.io/v1",
+            "kind": "RuntimeClass",
+            "metadata": {"name": HOST_NETWORK_RUNTIME_CLASS},
+            "handler": RUNTIME_HANDLER,
+        }
+        status, answer = self.admin.send("POST", RUNTIME_CLASSES, body)
+        if status not in (201, 409):  # 409: still there from an earlier node of this cluster
+            raise ProcessFailed(f"cannot create RuntimeClass {HOST_NETWORK_RUNTIME_CLASS}: {status} {answer[:300]!r}")
+
     def trust_registry(self, registry: Registry) -> None:
         """Tell containerd how to reach a registry (HTTP, or HTTPS with its CA); used from the next pull on."""
         directory = self.paths.registry_hosts / registry.host
@@ -718,8 +736,9 @@ class Node:
             process.stop()
         self.processes.clear()
         clean_node_leftovers(self.paths.root, machine=True)
-        with contextlib.suppress(OSError):
-            self.admin.send("DELETE", f"/api/v1/nodes/{self.name}")
+        for path in (f"/api/v1/nodes/{self.name}", f"{RUNTIME_CLASSES}/{HOST_NETWORK_RUNTIME_CLASS}"):
+            with contextlib.suppress(OSError):
+                self.admin.send("DELETE", path)
         self._lock.release()
         self._started = False
 
