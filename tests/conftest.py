@@ -55,14 +55,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         local.stop()
 
 
-@pytest.fixture(scope="session")
-def node(cluster: LocalCluster) -> Node:
-    """A worker node (containerd, kubelet, kube-scheduler) on the session cluster, started on first use and
-    stopped with it. It is dedicated: only pods with `node.dedicated_pod_spec()` run there, so other tests'
-    pods stay Pending, as they do without a node."""
+@pytest.fixture(scope="module")
+def node(cluster: LocalCluster) -> Iterator[Node]:
+    """A worker node (containerd, kubelet, kube-scheduler) on the session cluster for one test module (about 2 s
+    to start). It is dedicated: only pods with `node.dedicated_pod_spec()` run there, so other tests' pods stay
+    Pending, as they do without a node. There is one node per machine, so it is stopped after the module: tests
+    that run `make dev` or `up --node` start their own."""
     started = cluster.start_node(dedicated=True)
     print(f"\n{started.timings.summary()}")
-    return started
+    yield started
+    cluster.stop_node()
 
 
 @pytest.hookimpl(wrapper=True)

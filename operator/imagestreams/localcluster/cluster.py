@@ -215,6 +215,15 @@ class LocalCluster:
             self.timings.node = node.timings.schedulable
             return node
 
+    def stop_node(self) -> None:
+        """Stop the node (if one runs) and keep the rest of the cluster: the node is one per machine, so a test
+        module that used one gives it back for others (`up --node` in a test) to start their own."""
+        with self._lock:
+            if self.node is not None:
+                self.node.stop()
+                self.node = None
+                self.timings.node = 0.0
+
     def _binaries(self) -> Binaries:
         assert self.binaries is not None, "start the cluster first"
         return self.binaries
