@@ -115,8 +115,17 @@ def grant_image_puller(cluster: LocalCluster, source_namespace: str, consumer_na
     )
 
 
-def triggered_deployment(namespace: str, trigger_name: str, trigger_namespace: str | None = None) -> str:
-    """A Deployment `web` whose container `web` follows `trigger_name` (JSON, for kubectl apply)."""
+def triggered_deployment(
+    namespace: str,
+    trigger_name: str,
+    trigger_namespace: str | None = None,
+    *,
+    name: str = "web",
+    image: str = "placeholder:0",
+    pod_spec: dict[str, Any] | None = None,
+) -> str:
+    """A Deployment `name` whose container `web` follows `trigger_name` (JSON, for kubectl apply); `pod_spec` adds
+    fields to its pod spec (e.g. the dedicated test node's scheduler and toleration)."""
     source: dict[str, Any] = {"kind": "ImageStreamTag", "name": trigger_name}
     if trigger_namespace:
         source["namespace"] = trigger_namespace
@@ -126,7 +135,7 @@ def triggered_deployment(namespace: str, trigger_name: str, trigger_namespace: s
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {
-                "name": "web",
+                "name": name,
                 "namespace": namespace,
                 "annotations": {"image.openshift.io/triggers": json.dumps(triggers)},
             },
@@ -134,7 +143,7 @@ def triggered_deployment(namespace: str, trigger_name: str, trigger_namespace: s
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": {
                     "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": "placeholder:0"}]},
+                    "spec": {**(pod_spec or {}), "containers": [{"name": "web", "image": image}]},
                 },
             },
         }

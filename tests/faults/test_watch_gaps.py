@@ -48,9 +48,7 @@ def test_a_stream_and_a_workload_deleted_in_a_watch_gap_are_forgotten(
     image = push_unique(plain_registry, repository, "v1")
     apply_stream(crds, namespace, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
     kubectl(crds, "apply", "-f", "-", stdin=triggered_deployment(namespace, "app:v1"))
-    other = json.loads(triggered_deployment(namespace, "app:v1"))
-    other["metadata"]["name"] = "other"
-    kubectl(crds, "apply", "-f", "-", stdin=json.dumps(other))
+    kubectl(crds, "apply", "-f", "-", stdin=triggered_deployment(namespace, "app:v1", name="other"))
     operator = OperatorProcess(crds.admin_kubeconfig, tmp_path, solo_settings(namespace)).start()
     try:
         eventually(

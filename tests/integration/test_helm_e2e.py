@@ -36,7 +36,7 @@ from imagestreams.localcluster.node import Node, dedicated_pod_spec, message_ima
 from tests.conftest import kubectl
 from tests.helpers import eventually, pusher_for
 from tests.integration.test_metrics import Samples, free_port, total
-from tests.streams import apply_stream, insecure_tag, wait_for_tag
+from tests.streams import apply_stream, insecure_tag, triggered_deployment, wait_for_tag
 from tests.unit.test_chart_render import CHART, helm, render
 
 LEASE = "imagestream-operator"  # the operator's Lease name (controller/__main__.py)
@@ -141,33 +141,15 @@ def push_content(registry: Registry, node: Node, repository: str, text: str) -> 
         return client.push_image(repository, "latest", message_image(node.binaries.pause, text))
 
 
-def triggered_deployment(namespace: str, registry: Registry) -> str:
-    path = 'spec.template.spec.containers[?(@.name=="web")].image'
-    triggers = [{"from": {"kind": "ImageStreamTag", "name": "app:latest"}, "fieldPath": path}]
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": "web",
-                "namespace": namespace,
-                "annotations": {"image.openshift.io/triggers": json.dumps(triggers)},
-            },
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {
-                        **dedicated_pod_spec(),
-                        "terminationGracePeriodSeconds": 2,
-                        # Until the trigger sets the tag's image: a name the local registry does not have, so the
-                        # first pod fails its pull here rather than asking a registry on the internet.
-                        "containers": [{"name": "web", "image": f"{registry.host}/absent/placeholder:0"}],
-                    },
-                },
-            },
-        }
+def web_following_app(namespace: str, registry: Registry) -> str:
+    """The Deployment `web` following app:latest, on the dedicated node."""
+    return triggered_deployment(
+        namespace,
+        "app:latest",
+        # Until the trigger sets the tag's image: a name the local registry does not have, so the first pod fails
+        # its pull here rather than asking a registry on the internet.
+        image=f"{registry.host}/absent/placeholder:0",
+        pod_spec={**dedicated_pod_spec(), "terminationGracePeriodSeconds": 2},
     )
 
 
@@ -300,7 +282,7 @@ def test_helm_install_upgrade_and_uninstall_run_the_operator_on_the_node(
     apply_stream(cluster, watched, "app", [insecure_tag("latest", f"{plain_registry.host}/{repository}:latest")])
     wait_for_tag(cluster, watched, "app", "latest", image=v1)
     started = time.monotonic()
-    kubectl(cluster, "apply", "-f", "-", stdin=triggered_deployment(watched, plain_registry))
+    kubectl(cluster, "apply", "-f", "-", stdin=web_following_app(watched, plain_registry))
     timings["Deployment created to its pod Running v1"] = roll_to(cluster, admin, watched, v1, contents["v1"], started)
     before = scrape_in_pod(cluster, namespace, operator_name, port)
 

@@ -88,24 +88,6 @@ class TriggerController:
     def workloads_for(self, namespace: str, stream: str) -> set[WorkloadKey]:
         return self.index.referrers((namespace, stream))
 
-    def forget_vanished(
-        self, kind: WorkloadKind, before: dict[WorkloadKey, str | None], present: set[WorkloadKey]
-    ) -> list[WorkloadKey]:
-        """Forget the workloads of `kind` that were known (with these uids) before a fresh list that lacks them:
-        deleted while no watch was there to say so (a watch that expired with 410 and re-listed). A workload seen
-        again since the snapshot (another uid, or re-added) is kept."""
-        vanished = [
-            key
-            for key, uid in before.items()
-            if key[0] is kind and key not in present and key in self.workloads and _uid(self.workloads[key]) == uid
-        ]
-        for key in vanished:
-            self._forget(key)
-        return vanished
-
-    def known_uids(self) -> dict[WorkloadKey, str | None]:
-        return {key: _uid(body) for key, body in self.workloads.items()}
-
     def _forget(self, key: WorkloadKey) -> None:
         self.workloads.pop(key, None)
         self.problems.pop(key, None)
@@ -302,8 +284,3 @@ def _container_image(body: dict[str, Any], kind: WorkloadKind, container_list: s
             image = container.get("image")
             return str(image) if image else None
     return None
-
-
-def _uid(body: dict[str, Any]) -> str | None:
-    uid = (body.get("metadata") or {}).get("uid")
-    return str(uid) if uid else None

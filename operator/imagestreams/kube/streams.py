@@ -61,13 +61,7 @@ def listable_namespaces(namespaces: Sequence[str]) -> list[str]:
 
 async def list_stream_keys(client: AsyncClient, namespaces: Sequence[str]) -> set[tuple[str, str]]:
     """(namespace, name) of every ImageStream in the watched namespaces, now."""
-    keys: set[tuple[str, str]] = set()
-    for namespace in listable_namespaces(namespaces):
-        async for stream in client.list(ImageStreamResource, namespace=namespace):
-            metadata = stream.metadata
-            if metadata is not None and metadata.namespace and metadata.name:
-                keys.add((metadata.namespace, metadata.name))
-    return keys
+    return set(await list_streams(client, namespaces))
 
 
 async def list_streams(client: AsyncClient, namespaces: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
