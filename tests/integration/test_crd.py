@@ -122,7 +122,7 @@ def test_kubectl_explain_describes_import_policy(crds: LocalCluster) -> None:
     [
         (
             '{"name": "a", "from": {"kind": "ImageStreamTag", "name": "b"}, "importPolicy": {"scheduled": true}}',
-            "only tags pointing to Docker repositories (from.kind DockerImage) may be scheduled",
+            "only tags pointing to Docker repositories may be scheduled for background import",
         ),
         (
             '{"name": "a", "from": {"kind": "DockerImage", "name": "x"}, "importPolicy": {"importMode": "Eager"}}',
@@ -151,7 +151,11 @@ def test_invalid_stream_names_are_refused(crds: LocalCluster, namespace: str, na
     assert ("name must consist of lowercase letters" in out) or ("a lowercase RFC 1123 subdomain" in out)
 
 
-@pytest.mark.parametrize("repository", ["nginx:1.25", "docker.io/library/nginx@sha256:abc"])
+# ValidateImageStreamWithWhitelister (openshift-apiserver pkg/image/apis/image/validation): the repository must parse
+# as a pull spec (library-go reference.Parse: lowercase names, no IPv6 host) with no tag and no digest.
+@pytest.mark.parametrize(
+    "repository", ["nginx:1.25", "docker.io/library/nginx@sha256:abc", "Team/App", "a b", "[::1]:5000/app"]
+)
 def test_docker_image_repository_with_tag_or_digest_is_refused(
     crds: LocalCluster, namespace: str, repository: str
 ) -> None:
@@ -165,6 +169,12 @@ def test_docker_image_repository_with_tag_or_digest_is_refused(
     )
     out = apply(crds, manifest)
     assert "dockerImageRepository must be a repository without a tag or digest" in out
+
+
+def test_scheduled_without_a_source_is_accepted(crds: LocalCluster, namespace: str) -> None:
+    """ValidateImageStreamTagReference refuses `scheduled` only with an ImageStreamTag or ImageStreamImage source."""
+    out = apply(crds, stream_with_tag(namespace, "sched", '{"name": "a", "importPolicy": {"scheduled": true}}'))
+    assert "serverside-applied" in out
 
 
 def test_repository_with_registry_port_is_accepted(crds: LocalCluster, namespace: str) -> None:

@@ -540,3 +540,105 @@ def test_registry_policy_checks_names_and_the_addresses_they_resolve_to(
         strict.stop()
     assert "denied by the operator's registry policy (127.0.0.0/8)" in literal["conditions"][0]["message"]
     assert "resolves to" in byname["conditions"][0]["message"]
+
+
+# --- OpenShift's import and status rules (issue 9) -----------------------------------------------------------------
+
+
+def events_with_reason(crds: LocalCluster, namespace: str, reason: str) -> list[dict[str, Any]]:
+    items = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    return [item for item in items if item["reason"] == reason]
+
+
+def test_insecure_repository_annotation_applies_to_the_repository_import_only(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    """handleImageStream (openshift-controller-manager image/controller/imagestream_controller.go) puts the
+    insecureRepository annotation on the repository import alone; each spec tag uses its own importPolicy."""
+    image = push_unique(plain_registry, repository, "v1", "repo-only")
+    apply_stream(
+        crds,
+        ns,
+        "mixed",
+        [docker_tag("plain", f"{plain_registry.host}/{repository}:v1")],
+        annotations={"openshift.io/image.insecureRepository": "true"},
+        dockerImageRepository=f"{plain_registry.host}/{repository}",
+    )
+    entry = wait_for_tag(crds, ns, "mixed", "v1", image=image.digest)  # through the repository: insecure
+    assert entry["items"][0]["dockerImageReference"] == f"{plain_registry.host}/{repository}@{image.digest}"
+    failed = wait_for_tag(crds, ns, "mixed", "plain", reason="InternalError")
+    assert "insecure" in failed["conditions"][0]["message"]
+    assert "items" not in failed
+
+
+def test_a_spec_tag_removed_by_apply_keeps_its_history(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    """OpenShift's update strategy keeps status when spec changes (PrepareForUpdate); only deleting the
+    ImageStreamTag removes it. Adding the tag back imports it again, as its new spec generation does there."""
+    first = push_unique(plain_registry, repository, "v1", "kept")
+    tags = [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")]
+    apply_stream(crds, ns, "app", [*tags, insecure_tag("v2", f"{plain_registry.host}/{repository}:v1")])
+    wait_for_tag(crds, ns, "app", "v2", image=first.digest)
+    apply_stream(crds, ns, "app", tags)
+    time.sleep(2)  # the operator acts on the spec change within milliseconds
+    stream = get_stream(crds, ns, "app")
+    assert [entry["tag"] for entry in stream["status"]["tags"]] == ["v1", "v2"]
+    assert status_tag(stream, "v2")["items"][0]["image"] == first.digest
+    second = push_unique(plain_registry, repository, "v1", "added back")
+    apply_stream(crds, ns, "app", [*tags, insecure_tag("v2", f"{plain_registry.host}/{repository}:v1")])
+    entry = wait_for_tag(crds, ns, "app", "v2", image=second.digest)
+    assert [item["image"] for item in entry["items"]] == [second.digest, first.digest]
+
+
+def test_image_stream_image_by_digest_alone_means_this_stream(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    """parseFromReference (openshift-apiserver registry/imagestream/strategy.go): an ImageStreamImage name
+    without "@" is an image of this stream."""
+    image = push_unique(plain_registry, repository, "v1", "own")
+    apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1")])
+    wait_for_tag(crds, ns, "app", "v1", image=image.digest)
+    pinned = {"name": "pinned", "from": {"kind": "ImageStreamImage", "name": image.digest}}
+    apply_stream(crds, ns, "app", [insecure_tag("v1", f"{plain_registry.host}/{repository}:v1"), pinned])
+    entry = wait_for_tag(crds, ns, "app", "pinned", image=image.digest)
+    assert "conditions" not in entry
+
+
+def test_changing_the_repository_check_annotation_imports_the_repository_again(
+    crds: LocalCluster, ns: str, plain_registry: Registry, repository: str
+) -> None:
+    """needsImport (openshift-controller-manager image/controller/imagestream_controller.go) imports the repository
+    again when openshift.io/image.dockerRepositoryCheck is removed; the operator acts on any change of it."""
+    first = push_unique(plain_registry, repository, "v1", "before")
+    annotations = {"openshift.io/image.insecureRepository": "true", "openshift.io/image.dockerRepositoryCheck": "1"}
+    apply_stream(crds, ns, "repo", [], annotations, dockerImageRepository=f"{plain_registry.host}/{repository}")
+    wait_for_tag(crds, ns, "repo", "v1", image=first.digest)
+    second = push_unique(plain_registry, repository, "v1", "after")
+    time.sleep(1)
+    assert status_tag(get_stream(crds, ns, "repo"), "v1")["items"][0]["image"] == first.digest  # not yet
+    kubectl(crds, "annotate", "-n", ns, "imagestream", "repo", "openshift.io/image.dockerRepositoryCheck-")
+    wait_for_tag(crds, ns, "repo", "v1", image=second.digest)
+    stream = get_stream(crds, ns, "repo")
+    assert "dockerRepositoryCheck" not in stream["status"]["repositoryImport"]
+
+
+def test_alias_to_nothing_gets_a_warning_and_no_condition(crds: LocalCluster, ns: str) -> None:
+    """tagsChanged (openshift-apiserver registry/imagestream/strategy.go) leaves an alias whose target has no image
+    alone, with no condition; the operator says so with a Warning Event."""
+    tags = [
+        {"name": "x", "from": {"kind": "ImageStreamTag", "name": "y"}},
+        {"name": "y", "from": {"kind": "ImageStreamTag", "name": "x"}},
+        {"name": "typo", "from": {"kind": "ImageStreamTag", "name": "lates"}},
+    ]
+    apply_stream(crds, ns, "app", tags)
+    warnings = eventually(
+        lambda: found if len(found := events_with_reason(crds, ns, "TagReferenceIgnored")) >= 3 else None,
+        timeout=20,
+        what="TagReferenceIgnored warnings",
+    )
+    messages = sorted(item["message"] for item in warnings)
+    assert any("circular tag reference: x -> y -> x" in message for message in messages)
+    assert any("tag typo follows nothing: tag 'lates' does not exist in this stream" in m for m in messages)
+    assert all(item["type"] == "Warning" for item in warnings)
+    assert (get_stream(crds, ns, "app").get("status") or {}).get("tags") is None

@@ -14,6 +14,7 @@ from imagestreams.core.tags import (
     Resolved,
     SourceType,
     add_tag_event,
+    alias_problems,
     classify_source,
     failure_conditions,
     follow_aliases,
@@ -61,6 +62,12 @@ def event(reference: str, image: str, generation: int = 1, created: str = NOW) -
         (tag("a", "ImageStreamTag", "app:latest"), (SourceType.ALIAS, "team", "app", "latest")),
         (tag("a", "ImageStreamTag", "other:latest"), (SourceType.OTHER_STREAM_TAG, "team", "other", "latest")),
         (tag("a", "ImageStreamImage", f"other@{DIGEST_A}"), (SourceType.STREAM_IMAGE, "team", "other", DIGEST_A)),
+        # parseFromReference (openshift-apiserver registry/imagestream/strategy.go): one part means this stream.
+        (tag("a", "ImageStreamImage", DIGEST_A), (SourceType.STREAM_IMAGE, "team", "app", DIGEST_A)),
+        (tag("a", "ImageStreamImage", "sha256:ab12"), (SourceType.STREAM_IMAGE, "team", "app", "sha256:ab12")),
+        # Two parts with an empty tag: LatestTaggedImage (internal/imageutil/helpers.go) reads "" as "latest".
+        (tag("a", "ImageStreamTag", "app:"), (SourceType.ALIAS, "team", "app", "latest")),
+        (tag("a", "ImageStreamTag", "other:"), (SourceType.OTHER_STREAM_TAG, "team", "other", "latest")),
     ],
 )
 def test_classify_source(spec: TagReference, expected: tuple[SourceType, str, str, str]) -> None:
@@ -79,8 +86,10 @@ def test_same_name_in_another_namespace_is_not_an_alias() -> None:
     ("spec", "problem"),
     [
         (tag("a", "DockerImage", ""), "from.name is required"),
-        (tag("a", "ImageStreamImage", "no-digest"), "must be <stream>@<digest>"),
-        (tag("a", "ImageStreamTag", "app:"), "must be <stream>:<tag> or <tag>"),
+        # parseFromReference refuses more than two parts, and a stream name cannot be empty.
+        (tag("a", "ImageStreamImage", f"a@b@{DIGEST_A}"), "must be <stream>@<digest> or <digest>"),
+        (tag("a", "ImageStreamTag", "a:b:c"), "must be <stream>:<tag> or <tag>"),
+        (tag("a", "ImageStreamTag", ":latest"), "must be <stream>:<tag> or <tag>"),
     ],
 )
 def test_invalid_sources_say_what_is_wrong(spec: TagReference, problem: str) -> None:
@@ -175,6 +184,8 @@ def test_alias_chains_are_followed_and_cycles_detected() -> None:
         follow_aliases("team", "app", tags, "x")
     with pytest.raises(AliasProblem, match="'missing' does not exist"):
         follow_aliases("team", "app", tags, "dangling")
+    # A tag that lives in status only ends a chain (LatestTaggedImage reads status).
+    assert follow_aliases("team", "app", tags, "dangling", {"missing"}) == "missing"
 
 
 def test_new_stream_imports_every_importable_tag() -> None:
@@ -254,20 +265,79 @@ def test_new_image_prepends_history() -> None:
     assert [e.image for e in (status.tags or [])[0].items or []] == [DIGEST_B, DIGEST_A]
 
 
-def test_alias_cycle_is_a_condition() -> None:
-    s = stream(tag("x", "ImageStreamTag", "y"), tag("y", "ImageStreamTag", "x"))
+def test_alias_cycle_and_missing_target_leave_no_status_and_are_reported_as_problems() -> None:
+    """tagsChanged (openshift-apiserver registry/imagestream/strategy.go) skips an alias whose LatestTaggedImage is
+    nil, with no error and no condition; the operator says why in a Warning Event (alias_problems)."""
+    s = stream(
+        tag("x", "ImageStreamTag", "y"),
+        tag("y", "ImageStreamTag", "x"),
+        tag("dangling", "ImageStreamTag", "missing"),
+        tag("waiting", "ImageStreamTag", "pending"),
+        tag("pending", "DockerImage", "nginx:1"),
+    )
     status = next_status(s, {}, now=NOW)
-    reasons = {t.tag: (t.conditions or [])[0].message for t in status.tags or []}
-    assert "circular tag reference" in reasons["x"]
+    assert status.tags is None
+    problems = alias_problems(s)
+    assert set(problems) == {"x", "y", "dangling"}
+    assert "circular tag reference: x -> y -> x" in problems["x"]
+    assert "'missing' does not exist" in problems["dangling"]
 
 
-def test_removed_spec_tag_drops_its_status() -> None:
+def test_alias_of_target_without_an_image_yet_has_no_status_entry() -> None:
+    """No ImportSuccess=False NotFound for an alias whose target is still importing: nothing failed."""
+    s = stream(tag("latest", "ImageStreamTag", "1.0"), tag("1.0", "DockerImage", "nginx:1"))
+    status = next_status(s, {"1.0": Failure("Unauthorized", "denied")}, now=NOW)
+    assert [t.tag for t in status.tags or []] == ["1.0"]
+
+
+def test_tag_never_imported_has_no_status_entry() -> None:
+    """collapseEmptyStatusTags (openshift-apiserver registry/imagestream/strategy.go) drops entries with neither
+    items nor conditions; a tag without `from` or still waiting for its first import has none."""
+    s = stream(tag("pushed-only"), tag("a", "DockerImage", "nginx:1"), tag("b", "DockerImage", "nginx:2"))
+    status = next_status(s, {"a": Resolved("nginx@" + DIGEST_A, DIGEST_A)}, now=NOW)
+    assert [t.tag for t in status.tags or []] == ["a"]
+
+
+def test_removed_spec_tag_keeps_its_status_history() -> None:
+    """OpenShift's PrepareForUpdate keeps status on a spec update, so a tag removed with apply or edit keeps its
+    history (only deleting the ImageStreamTag removes both); the operator's source bookkeeping goes, so adding the
+    tag again imports it again."""
     s = stream(tag("a", "DockerImage", "nginx:1"), tag("b", "DockerImage", "nginx:2"))
     s.status = next_status(
         s, {"a": Resolved("nginx@" + DIGEST_A, DIGEST_A), "b": Resolved("nginx@" + DIGEST_B, DIGEST_B)}, now=NOW
     )
     s.spec.tags = [tag("a", "DockerImage", "nginx:1")]
-    assert [t.tag for t in next_status(s, {}, now=LATER).tags or []] == ["a"]
+    s.status = next_status(s, {}, now=LATER)
+    kept = {t.tag: t for t in s.status.tags or []}
+    assert list(kept) == ["a", "b"]
+    assert [item.image for item in kept["b"].items or []] == [DIGEST_B]
+    assert kept["b"].source is None
+    assert s.status.tags_summary == "a,b"
+    s.spec.tags = [tag("a", "DockerImage", "nginx:1"), tag("b", "DockerImage", "nginx:2")]
+    assert "b" in tags_needing_resolution(s, requested=False)
+
+
+def test_alias_follows_a_tag_imported_through_the_repository() -> None:
+    """LatestTaggedImage reads status, so an alias may name a tag that spec.dockerImageRepository imported."""
+    s = stream(tag("stable", "ImageStreamTag", "v1"))
+    s.spec.docker_image_repository = "127.0.0.1:5000/team/app"
+    result = RepositoryResult(
+        "127.0.0.1:5000/team/app", {"v1": Resolved("127.0.0.1:5000/team/app@" + DIGEST_A, DIGEST_A)}
+    )
+    s.status = next_status(s, {}, now=NOW, repository=result)
+    entries = {t.tag: t for t in s.status.tags or []}
+    assert [item.image for item in entries["stable"].items or []] == [DIGEST_A]
+    assert entries["stable"].conditions is None
+    assert alias_problems(s) == {}
+
+
+def test_status_names_the_spec_repository_as_openshift_without_an_integrated_registry() -> None:
+    """Strategy.dockerImageRepository: with no internal registry hostname, status.dockerImageRepository is
+    spec.dockerImageRepository, written even when empty."""
+    s = stream(tag("a", "DockerImage", "nginx:1"))
+    assert next_status(s, {}, now=NOW).docker_image_repository == ""
+    s.spec.docker_image_repository = "quay.io/team/app"
+    assert next_status(s, {}, now=NOW).docker_image_repository == "quay.io/team/app"
 
 
 def test_summary_lists_three_tags_with_images_then_counts_the_rest() -> None:

@@ -31,13 +31,30 @@ from imagestreams.api.rbac import (
     operator_rbac,
 )
 
-# Cross-field rules OpenShift's API server enforces, as CEL so the apiserver rejects bad input itself.
+# The pull spec grammar of library-go's pkg/image/reference.Parse (its internal/reference ReferenceRegexp, the
+# distribution grammar before IPv6 hosts), with its internal/digest ParseDigest rule folded in: sha256, sha384 or
+# sha512 with exactly 64, 96 or 128 hex digits. Spelled without backslashes so the CEL string needs no escaping.
+# RE2 (CEL's regex engine) matches in linear time.
+_ALPHANUMERIC = "[a-z0-9]+"
+_NAME_COMPONENT = f"{_ALPHANUMERIC}(?:(?:[._]|__|[-]*){_ALPHANUMERIC})*"
+_HOST_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = f"{_HOST_COMPONENT}(?:[.]{_HOST_COMPONENT})*(?::[0-9]+)?"
+_TAG = "[0-9A-Za-z_][0-9A-Za-z_.-]{0,127}"
+_DIGEST = "(?:sha256:[0-9a-fA-F]{64}|sha384:[0-9a-fA-F]{96}|sha512:[0-9a-fA-F]{128})"
+PULL_SPEC_PATTERN = f"^(?:{_HOST}/)?{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+# reference.NameTotalLengthMax: a repository name, its host included, has at most 255 characters. The bound also
+# keeps the repository rule within the API server's CEL cost budget.
+REPOSITORY_MAX_LENGTH = 255
+
+# OpenShift's ValidateImageStreamTagReference (openshift-apiserver pkg/image/apis/image/validation), as CEL so the
+# apiserver refuses what OpenShift's refuses, with its messages. `from.kind` outside the three kinds is refused by
+# the schema's enum; `referencePolicy.type` and `importMode` by theirs.
 TAG_RULES = [
     {
+        # A scheduled tag with another stream as its source is refused; scheduled without `from` is accepted.
         "rule": "!has(self.importPolicy) || !has(self.importPolicy.scheduled) || !self.importPolicy.scheduled"
-        " || (has(self.from) && self.from.kind == 'DockerImage')",
-        "message": "only tags pointing to Docker repositories (from.kind DockerImage) may be scheduled "
-        "for background import",
+        " || !has(self.from) || !has(self.from.kind) || self.from.kind == 'DockerImage'",
+        "message": "only tags pointing to Docker repositories may be scheduled for background import",
         "fieldPath": ".importPolicy.scheduled",
     },
     {
@@ -47,12 +64,17 @@ TAG_RULES = [
     },
     {
         "rule": "!has(self.from) || has(self.from.kind)",
-        "message": "from.kind is required: DockerImage, ImageStreamTag or ImageStreamImage",
+        "message": "from.kind is required: valid values are 'DockerImage', 'ImageStreamImage', 'ImageStreamTag'",
         "fieldPath": ".from.kind",
     },
+    # Not here: OpenShift also refuses a DockerImage from.name that does not parse. As CEL, that rule would cost
+    # more than the API server's budget allows for an unbounded list of tags (it multiplies the cost by the most
+    # items the list could hold), and bounding the list would refuse streams OpenShift accepts. The operator reports
+    # such a tag as ImportSuccess=False InvalidSource instead (docs/openshift-differences.md).
 ]
 REPOSITORY_RULE = {
-    "rule": "!self.contains('@') && self.lastIndexOf(':') <= self.lastIndexOf('/')",
+    "rule": f"self == '' || (self.matches('{PULL_SPEC_PATTERN}') && !self.contains('@')"
+    " && self.lastIndexOf(':') <= self.lastIndexOf('/'))",
     "message": "dockerImageRepository must be a repository without a tag or digest, e.g. docker.io/library/nginx",
 }
 NAME_RULE = {
@@ -79,19 +101,30 @@ PRINTER_COLUMNS = [
 ]
 
 
+def _unwrap_optional(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """`X | None` as X with `nullable`; None for any other anyOf."""
+    options = [option for option in schema["anyOf"] if option.get("type") != "null"]
+    if len(options) != 1:
+        return None
+    merged = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
+    if "description" in schema:
+        merged["description"] = schema["description"]
+    if len(options) < len(schema["anyOf"]):
+        # Optional in the model: an explicit null is accepted as OpenShift's serializer writes it
+        # (`generation: null`). Without `nullable`, create prunes the null but server-side apply
+        # refuses the whole object.
+        merged["nullable"] = True
+    return merged
+
+
 def _inline(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     """Resolve $refs, unwrap Optional, and drop what structural schemas do not allow."""
     if "$ref" in schema:
         target = definitions[schema["$ref"].rsplit("/", 1)[-1]]
         merged = {**copy.deepcopy(target), **{k: v for k, v in schema.items() if k != "$ref"}}
         return _inline(merged, definitions)
-    if "anyOf" in schema:
-        options = [option for option in schema["anyOf"] if option.get("type") != "null"]
-        if len(options) == 1:
-            merged = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
-            if "description" in schema:
-                merged["description"] = schema["description"]
-            return _inline(merged, definitions)
+    if "anyOf" in schema and (unwrapped := _unwrap_optional(schema)) is not None:
+        return _inline(unwrapped, definitions)
     result: dict[str, Any] = {}
     for key, value in schema.items():
         if key in ("title", "$defs"):
@@ -121,6 +154,7 @@ def openapi_schema() -> dict[str, Any]:
     spec = _schema(ImageStreamSpec)
     spec["description"] = "What the stream tracks: its tags and where their images come from."
     spec["properties"]["dockerImageRepository"]["x-kubernetes-validations"] = [REPOSITORY_RULE]
+    spec["properties"]["dockerImageRepository"]["maxLength"] = REPOSITORY_MAX_LENGTH
     spec["properties"]["tags"]["items"]["x-kubernetes-validations"] = TAG_RULES
     status = _schema(ImageStreamStatus)
     status["description"] = "What the operator observed: each tag's images, newest first, and import problems."
@@ -203,7 +237,14 @@ def cluster_roles() -> list[dict[str, Any]]:
         role("imagestreams-view", [rule_read], {f"{aggregate}view": "true"}),
         role(
             "imagestreams-edit",
-            [rule_read, rule_write, {"apiGroups": [GROUP], "resources": [f"{PLURAL}/layers"], "verbs": ["get"]}],
+            [
+                rule_read,
+                rule_write,
+                {"apiGroups": [GROUP], "resources": [f"{PLURAL}/layers"], "verbs": ["get"]},
+                # `kubectl imagestream tag -d` removes the tag's status history too, as deleting an ImageStreamTag
+                # does on OpenShift (whose edit role may delete imagestreamtags).
+                {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},
+            ],
             {f"{aggregate}edit": "true", f"{aggregate}admin": "true"},
         ),
     ]

@@ -9,9 +9,9 @@ and written back never loses data a newer client put there.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 GROUP = "image.openshift.io"
 VERSION = "v1"
@@ -37,6 +37,26 @@ class ImportMode(StrEnum):
 class ReferencePolicyType(StrEnum):
     SOURCE = "Source"
     LOCAL = "Local"
+
+
+def _empty_as_none(value: object) -> object:
+    """Go writes an unset string field as "" (e.g. `importMode: ""`); it means the same as leaving it out."""
+    return None if value == "" else value
+
+
+def _default_reference_policy(value: object) -> object:
+    # SetDefaults_TagReferencePolicy (openshift-apiserver pkg/image/apis/image/v1/defaults.go): "" means Source.
+    return ReferencePolicyType.SOURCE if value in ("", None) else value
+
+
+def _null_as_false(value: object) -> object:
+    # Go decodes `null` into a bool field as false.
+    return False if value is None else value
+
+
+# Every optional field of OpenShift's types may be written as an explicit `null` (its serializer writes
+# `generation: null` and `annotations: null`); the CRD marks them `nullable` (api/crd.py).
+NULLABLE: dict[str, Any] = {"nullable": True}
 
 
 class _Model(BaseModel):
@@ -75,21 +95,23 @@ class TagImportPolicy(_Model):
         None,
         description="Re-import this tag periodically so it follows its source. Only for DockerImage sources.",
     )
-    import_mode: ImportMode | None = Field(
+    import_mode: Annotated[ImportMode | None, BeforeValidator(_empty_as_none)] = Field(
         None,
         alias="importMode",
         description="For multi-arch sources: Legacy imports the one image matching the preferred platform "
         "(tag annotations importer.image.openshift.io/prefer-arch and prefer-os, then the operator's platform, "
-        "then linux/amd64, then the first); PreserveOriginal keeps the index digest and records its children.",
+        "then linux/amd64, then the first); PreserveOriginal keeps the index digest and records its children. "
+        "Empty means Legacy.",
         json_schema_extra={"enum": ["", "Legacy", "PreserveOriginal"]},
     )
 
 
 class TagReferencePolicy(_Model):
-    type: ReferencePolicyType = Field(
+    type: Annotated[ReferencePolicyType, BeforeValidator(_default_reference_policy)] = Field(
         ReferencePolicyType.SOURCE,
         description="Source: workloads are pointed at the image's original location. Local: at the stream's "
-        "status.dockerImageRepository when one is set, else the original location.",
+        "status.dockerImageRepository when one is set, else the original location. Empty means Source.",
+        json_schema_extra={"enum": ["", "Source", "Local"], **NULLABLE},
     )
 
 
@@ -122,8 +144,9 @@ class TagReference(_Model):
 
 
 class ImageLookupPolicy(_Model):
-    local: bool = Field(
+    local: Annotated[bool, BeforeValidator(_null_as_false)] = Field(
         False,
+        json_schema_extra=NULLABLE,
         description="When true, short image names in workloads of this namespace that match this stream are "
         "meant to resolve to the stream's images (see the operator docs for what is supported).",
     )
@@ -242,6 +265,12 @@ class RepositoryImportState(_Model):
         description="Tags of the repository that were not imported because of the operator's per-repository limit.",
     )
     message: str | None = Field(None, description="Why the repository's tags could not be listed, if they could not.")
+    docker_repository_check: str | None = Field(
+        None,
+        alias="dockerRepositoryCheck",
+        description="The value of the openshift.io/image.dockerRepositoryCheck annotation at that import; a "
+        "change or removal of the annotation imports the repository again.",
+    )
 
 
 class StreamCondition(_Model):

@@ -115,7 +115,7 @@ class Importer:
             results = await asyncio.gather(
                 *(self._outcome(stream, spec_tags[name], keyring, reuse=name in scheduled_only) for name in tag_names)
             )
-        return dict(zip(tag_names, results, strict=True))
+        return {name: result for name, result in zip(tag_names, results, strict=True) if result is not None}
 
     async def _keyring(self, namespace: str, *, fresh: bool) -> list[KeyringEntry]:
         """The namespace's pull secrets: read now for imports someone asked for, else at most a minute old."""
@@ -127,7 +127,8 @@ class Importer:
 
     async def _outcome(
         self, stream: ImageStream, tag: TagReference, keyring: list[KeyringEntry], *, reuse: bool
-    ) -> Outcome:
+    ) -> Outcome | None:
+        """The tag's outcome, or None when there is nothing to record yet (another stream's tag without an image)."""
         namespace = stream.metadata.get("namespace", "")
         source = classify_source(namespace, stream.metadata.get("name", ""), tag)
         if source.type is SourceType.IMPORT:
@@ -159,7 +160,9 @@ class Importer:
             reference.manifest_reference,
             keyring,
             reuse=reuse,
-            insecure=bool(tag.import_policy and tag.import_policy.insecure) or _insecure_stream(stream),
+            # Only the tag's own policy: handleImageStream (openshift-controller-manager image/controller/
+            # imagestream_controller.go) applies the insecureRepository annotation to the repository import alone.
+            insecure=bool(tag.import_policy and tag.import_policy.insecure),
             mode=ImportMode(mode),
             preferred=_preferred_platform(tag.annotations or {}),
             known=frozenset(item.image for item in (state.items if state else None) or []),
@@ -347,13 +350,16 @@ class Importer:
         lookup must not be reused into the next scheduling interval."""
         self._recent.put(key, resolved, ttl=self.reuse_seconds - (self.clock() - started))
 
-    def _copy_tag(self, namespace: str, stream_name: str, tag_name: str) -> Outcome:
+    def _copy_tag(self, namespace: str, stream_name: str, tag_name: str) -> Outcome | None:
         source = self.streams(namespace, stream_name)
         if source is None:
+            # OpenShift refuses the write instead (tagsChanged: field.NotFound); GitOps applies in any order, so the
+            # stream is accepted and the tag says what it waits for.
             return Failure("NotFound", f"image stream {namespace}/{stream_name} does not exist")
         state = tag_states(source).get(tag_name)
         if state is None or not state.items:
-            return Failure("NotFound", f"tag {tag_name} of image stream {namespace}/{stream_name} has no image yet")
+            # tagsChanged: "referenced tag or ID doesn't exist, which is ok": no entry, no condition.
+            return None
         newest = state.items[0]
         return Resolved(newest.docker_image_reference, newest.image, _summary_in(source, newest.image))
 

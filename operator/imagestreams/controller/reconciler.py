@@ -28,8 +28,10 @@ from imagestreams.core.statusbudget import (
 from imagestreams.core.tags import (
     Failure,
     SourceType,
+    alias_problems,
     classify_source,
     next_status,
+    repository_check_changed,
     repository_needs_import,
     summarize,
     tags_needing_resolution,
@@ -159,6 +161,9 @@ class Reconciler:
     clock: Callable[[], float] = time.monotonic
     writes: int = 0  # status writes made, for tests and metrics
     size_reports: dict[StreamKey, str] = field(default_factory=dict)  # the last StatusTooLarge per stream
+    alias_reports: dict[StreamKey, dict[str, str]] = field(
+        default_factory=dict
+    )  # aliases reported as following nothing
     metrics: Metrics | None = None
 
     async def reconcile(self, key: StreamKey, due: frozenset[str]) -> None:
@@ -170,8 +175,11 @@ class Reconciler:
         request = annotations.get(IMPORT_REQUEST_ANNOTATION)
         old_status = stream.status
         requested = bool(request) and request != (old_status.import_request if old_status else None)
-        wanted = tags_needing_resolution(stream, requested=requested, due=due)
-        scheduled_only = frozenset(wanted) - set(tags_needing_resolution(stream, requested=requested))
+        # A changed dockerRepositoryCheck re-imports the repository and every importable tag, as OpenShift does
+        # when the annotation is removed.
+        rechecked = repository_check_changed(stream)
+        wanted = tags_needing_resolution(stream, requested=requested or rechecked, due=due)
+        scheduled_only = frozenset(wanted) - set(tags_needing_resolution(stream, requested=requested or rechecked))
         outcomes = await self.importer.outcomes(stream, wanted, scheduled_only) if wanted else {}
         repository = (
             await self.importer.repository(stream, self.settings.max_repository_tags)
@@ -190,6 +198,7 @@ class Reconciler:
             import_request=request if requested else None,
             repository=repository,
         )
+        await self._report_aliases(key, body, stream.model_copy(update={"status": status}))
         old = old_status.dump() if old_status else {}
         fitted = fit_status(without_completeness(status.dump()), status_budget(body) - CONDITION_ROOM_BYTES)
         if fitted.dropped_tags:
@@ -242,6 +251,24 @@ class Reconciler:
                 f"{len(repository.additional_tags)} more were left out by the limit of "
                 f"{self.settings.max_repository_tags}: {', '.join(repository.additional_tags[:10])}",
             )
+
+    def forget(self, key: StreamKey) -> None:
+        """The stream is gone: forget what was reported about it."""
+        self.size_reports.pop(key, None)
+        self.alias_reports.pop(key, None)
+
+    async def _report_aliases(self, key: StreamKey, body: dict[str, Any], stream: ImageStream) -> None:
+        """A Warning for each alias that loops or names a missing tag, once per problem: OpenShift leaves such a
+        tag alone without a word (tagsChanged), and so does the status here."""
+        problems = alias_problems(stream)
+        reported = self.alias_reports.get(key, {})
+        for tag, message in sorted(problems.items()):
+            if reported.get(tag) != message:
+                await self.post_event(body, "Warning", "TagReferenceIgnored", message)
+        if problems:
+            self.alias_reports[key] = problems
+        else:
+            self.alias_reports.pop(key, None)
 
     async def _report_size(self, key: StreamKey, body: dict[str, Any], message: str) -> None:
         if self.size_reports.get(key) == message:

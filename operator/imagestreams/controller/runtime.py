@@ -208,6 +208,7 @@ class Runtime:
         registry lookups that no other stream shares (their turns and connections are given back at once)."""
         self.cache.remove(key)
         self.scheduler.forget(key)
+        self.reconciler.forget(key)
         if self.queue.cancel(key):
             logger.info("image stream %s/%s %s: its import and registry lookups in flight are cancelled", *key, why)
 

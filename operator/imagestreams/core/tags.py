@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +27,8 @@ from imagestreams.api.imagestream import (
 )
 
 IMPORT_SUCCESS = "ImportSuccess"
+DEFAULT_TAG = "latest"
+REPOSITORY_CHECK_ANNOTATION = "openshift.io/image.dockerRepositoryCheck"
 # 250 bytes a history entry: 50 tags (the bulk-import maximum) x 10 entries is about 125 KB,
 # under a tenth of etcd's 1.5 MiB object limit. OpenShift keeps everything and prunes later.
 DEFAULT_HISTORY_LIMIT = 10
@@ -63,18 +65,27 @@ def classify_source(namespace: str, stream_name: str, tag: TagReference) -> TagS
     if source.kind == SourceKind.DOCKER_IMAGE:
         return TagSource(SourceType.REFERENCE if tag.reference else SourceType.IMPORT, target=name)
     if source.kind == SourceKind.IMAGE_STREAM_TAG:
-        stream, sep, target = name.rpartition(":")
-        if not sep:
+        # parseFromReference (openshift-apiserver registry/imagestream/strategy.go) splits on every ":": one part is
+        # a tag of this stream, two are <stream>:<tag>, more are refused; LatestTaggedImage reads an empty tag as
+        # "latest".
+        parts = name.split(":")
+        if len(parts) == 1:
             stream, target = stream_name, name
-        if not stream or not target:
+        elif len(parts) == 2 and parts[0]:
+            stream, target = parts[0], parts[1] or DEFAULT_TAG
+        else:
             return TagSource(SourceType.INVALID, problem=f"from.name {name!r} must be <stream>:<tag> or <tag>")
         same_stream = stream == stream_name and source_namespace == namespace
         kind = SourceType.ALIAS if same_stream else SourceType.OTHER_STREAM_TAG
         return TagSource(kind, source_namespace, stream, target)
     if source.kind == SourceKind.IMAGE_STREAM_IMAGE:
+        # parseFromReference (openshift-apiserver registry/imagestream/strategy.go): a name without "@" is an
+        # image of this stream, as a name without ":" is a tag of it.
         stream, sep, digest = name.partition("@")
-        if not sep or not stream or not digest:
-            return TagSource(SourceType.INVALID, problem=f"from.name {name!r} must be <stream>@<digest>")
+        if not sep:
+            stream, digest = stream_name, name
+        if not stream or not digest or "@" in digest:
+            return TagSource(SourceType.INVALID, problem=f"from.name {name!r} must be <stream>@<digest> or <digest>")
         return TagSource(SourceType.STREAM_IMAGE, source_namespace, stream, digest)
     return TagSource(SourceType.INVALID, problem=f"unknown from.kind {source.kind!r}")
 
@@ -154,13 +165,26 @@ class AliasProblem(Exception):
     """An alias chain that loops or leads nowhere."""
 
 
-def follow_aliases(namespace: str, stream_name: str, tags: Mapping[str, TagReference], start: str) -> str:
-    """The tag at the end of a chain of same-stream ImageStreamTag references."""
+def follow_aliases(
+    namespace: str,
+    stream_name: str,
+    tags: Mapping[str, TagReference],
+    start: str,
+    status_tags: Collection[str] = (),
+) -> str:
+    """The tag at the end of a chain of same-stream ImageStreamTag references.
+
+    A chain may end at a tag that lives in status only (imported through spec.dockerImageRepository, or kept
+    after its spec tag was removed): OpenShift's tagsChanged resolves an alias with LatestTaggedImage, which reads
+    status, not spec.
+    """
     seen = [start]
     current = start
     while True:
         spec = tags.get(current)
         if spec is None:
+            if current != start and current in status_tags:
+                return current
             raise AliasProblem(f"tag {current!r} does not exist in this stream")
         source = classify_source(namespace, stream_name, spec)
         if source.type is not SourceType.ALIAS:
@@ -200,13 +224,31 @@ class RepositoryResult:
     failure: Failure | None = None
 
 
+def repository_check(stream: ImageStream) -> str:
+    """The stream's openshift.io/image.dockerRepositoryCheck annotation ("" when absent)."""
+    return str((stream.metadata.get("annotations") or {}).get(REPOSITORY_CHECK_ANNOTATION) or "")
+
+
+def repository_check_changed(stream: ImageStream) -> bool:
+    """True when the dockerRepositoryCheck annotation differs from the one seen at the last repository import.
+
+    On OpenShift, removing the annotation re-imports the repository and every importable tag (needsImport in
+    openshift-controller-manager image/controller/imagestream_controller.go), and the import writes it back. The
+    operator never writes a stream's metadata, so it acts on any change of the value instead, removal included.
+    """
+    state = stream.status.repository_import if stream.status else None
+    if not stream.spec.docker_image_repository or state is None:
+        return False
+    return (state.docker_repository_check or "") != repository_check(stream)
+
+
 def repository_needs_import(stream: ImageStream, *, requested: bool) -> bool:
     """True when spec.dockerImageRepository is set and was not imported as it is now (or an import is requested)."""
     repository = stream.spec.docker_image_repository
     if not repository:
         return False
     state = stream.status.repository_import if stream.status else None
-    return requested or state is None or state.repository != repository
+    return requested or state is None or state.repository != repository or repository_check_changed(stream)
 
 
 def repository_tags_to_import(
@@ -343,21 +385,31 @@ def next_status(
     # Tags found in spec.dockerImageRepository live in status only, as in OpenShift.
     repository_state = old_status.repository_import
     if repository is not None:
-        repository_state = _apply_repository(builder, spec_tags, repository)
+        repository_state = _apply_repository(builder, spec_tags, repository, repository_check(stream))
 
     # Then aliases, which follow their target's newest entry whatever changed it.
     for tag in spec_tags.values():
         if classify_source(namespace, name, tag).type is SourceType.ALIAS:
             _follow(builder, namespace, name, spec_tags, tag.name)
 
+    # With no integrated registry, OpenShift's PrepareForCreate/PrepareForUpdate copy spec.dockerImageRepository
+    # here (Strategy.dockerImageRepository); it writes the field even when empty.
+    repository_spelling = stream.spec.docker_image_repository or ""
+
     images = _images(old_status, outcomes, repository, builder.states)
 
-    # Tags removed from spec keep no status, as in OpenShift; tags that only live in status
-    # (from spec.dockerImageRepository, or pushed) are kept while they have images.
+    # OpenShift keeps a tag's status when its spec tag is removed (only deleting the ImageStreamTag removes both),
+    # and drops status entries with neither images nor conditions (collapseEmptyStatusTags in openshift-apiserver
+    # registry/imagestream/strategy.go): a tag never imported has no entry. The operator's source bookkeeping goes
+    # with the spec tag, so a tag added again is imported again, as its new spec generation makes OpenShift do.
     states = builder.states
-    ordered = [
-        states[tag] for tag in sorted(states) if tag in spec_tags or (states[tag].source is None and states[tag].items)
-    ]
+    ordered = []
+    for tag_name in sorted(states):
+        state = states[tag_name]
+        if tag_name not in spec_tags and state.source is not None:
+            state.source = None
+        if state.items or state.conditions:
+            ordered.append(state)
     summary, updated = summarize(ordered)
     return old_status.model_copy(
         update={
@@ -367,6 +419,7 @@ def next_status(
             "import_request": import_request or old_status.import_request,
             "repository_import": repository_state,
             "images": images,
+            "docker_image_repository": repository_spelling,
         }
     )
 
@@ -389,7 +442,7 @@ def _images(
 
 
 def _apply_repository(
-    builder: _StatusBuilder, spec_tags: Mapping[str, TagReference], repository: RepositoryResult
+    builder: _StatusBuilder, spec_tags: Mapping[str, TagReference], repository: RepositoryResult, check: str
 ) -> RepositoryImportState:
     for tag_name, outcome in repository.outcomes.items():
         if tag_name in spec_tags:
@@ -402,22 +455,45 @@ def _apply_repository(
         repository=repository.repository,
         additional_tags=list(repository.additional_tags) or None,
         message=repository.failure.message if repository.failure else None,
+        docker_repository_check=check or None,
     )
 
 
 def _follow(
     builder: _StatusBuilder, namespace: str, name: str, spec_tags: Mapping[str, TagReference], alias: str
 ) -> None:
+    """The alias takes its target's newest entry. A target without an image, a missing target and a loop leave the
+    alias as it is, with no condition: OpenShift's tagsChanged skips an alias whose LatestTaggedImage is nil
+    ("referenced tag or ID doesn't exist, which is ok"). `alias_problems` says why, for a Warning Event."""
     try:
-        target = follow_aliases(namespace, name, spec_tags, alias)
-    except AliasProblem as problem:
-        builder.fail(alias, Failure("InvalidSource", str(problem)))
+        target = follow_aliases(namespace, name, spec_tags, alias, _status_tags(builder.states))
+    except AliasProblem:
         return
     target_items = builder.states[target].items if target in builder.states else None
     if target_items:
         builder.record(alias, target_items[0].docker_image_reference, target_items[0].image)
-    elif builder.state(alias).items is None:
-        builder.fail(alias, Failure("NotFound", f"tag {target!r} of this stream has no image yet"))
+
+
+def _status_tags(states: Mapping[str, NamedTagEventList]) -> set[str]:
+    return {tag for tag, state in states.items() if state.items}
+
+
+def alias_problems(stream: ImageStream) -> dict[str, str]:
+    """Aliases OpenShift silently leaves alone because they loop or name a tag this stream does not have, by tag,
+    with what is wrong; the operator reports them as Warning Events instead of conditions."""
+    namespace = stream.metadata.get("namespace", "")
+    name = stream.metadata.get("name", "")
+    spec_tags = {tag.name: tag for tag in stream.spec.tags or []}
+    known = _status_tags(tag_states(stream))
+    problems = {}
+    for tag in spec_tags.values():
+        if classify_source(namespace, name, tag).type is not SourceType.ALIAS:
+            continue
+        try:
+            follow_aliases(namespace, name, spec_tags, tag.name, known)
+        except AliasProblem as problem:
+            problems[tag.name] = f"tag {tag.name} follows nothing: {problem}"
+    return problems
 
 
 SUMMARY_TAGS = 3

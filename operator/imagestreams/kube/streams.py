@@ -20,8 +20,20 @@ class StaleStream(Exception):
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch turning status `old` into `new`: changed keys set, vanished keys set to null."""
-    patch: dict[str, Any] = {key: value for key, value in new.items() if old.get(key) != value}
+    """A merge patch (RFC 7386) turning status `old` into `new`: changed keys set, vanished keys set to null.
+
+    A merge patch merges objects key by key, so a changed object is patched recursively (a key that vanished from
+    a nested object must be sent as null, or it stays); lists are replaced whole.
+    """
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = status_patch(before, value)
+        else:
+            patch[key] = value
     patch.update({key: None for key in old if key not in new})
     return patch
 
