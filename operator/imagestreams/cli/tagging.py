@@ -75,7 +75,9 @@ class ImageRef:
 
 
 def parse_image_ref(text: str) -> ImageRef:
-    """Parse like OpenShift's reference.Parse; raises InvalidReference."""
+    """Split a pull spec into the parts of OpenShift's DockerImageReference (registry, namespace, name, tag, ID), by
+    the grammar of core.references (which, unlike library-go's reference.Parse, also accepts IPv6 registry hosts);
+    raises InvalidReference."""
     parsed = parse_reference(text)
     namespace, slash, name = parsed.repository.partition("/")
     if not slash:
@@ -350,9 +352,9 @@ def with_tag(tags: Sequence[Mapping[str, Any]], tag: Mapping[str, Any]) -> list[
     return [*result, dict(tag)]
 
 
-def without_tag(tags: Sequence[Mapping[str, Any]], name: str) -> list[dict[str, Any]] | None:
-    """The spec tags without `name`, or None when there is no such tag."""
-    kept = [dict(tag) for tag in tags if tag.get("name") != name]
+def without_tag(tags: Sequence[Mapping[str, Any]], name: str, key: str = "name") -> list[dict[str, Any]] | None:
+    """The spec tags (or, with key="tag", status tags) without `name`, or None when there is no such tag."""
+    kept = [dict(tag) for tag in tags if tag.get(key) != name]
     return kept if len(kept) != len(tags) else None
 
 
