@@ -95,9 +95,13 @@ def wait_image(
     return eventually(probe, timeout=30, what=f"{kind} {name} container {container} to become {image}")
 
 
-def warnings(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
+def warnings(cluster: LocalCluster, namespace: str, name: str, reason: str | None = None) -> list[str]:
     items = json.loads(kubectl(cluster, "get", "events", "-n", namespace, "-o", "json"))["items"]
-    return [e["message"] for e in items if e["type"] == "Warning" and e["involvedObject"]["name"] == name]
+    return [
+        e["message"]
+        for e in items
+        if e["type"] == "Warning" and e["involvedObject"]["name"] == name and reason in (None, e["reason"])
+    ]
 
 
 class Source:
@@ -253,19 +257,13 @@ def test_manual_edit_is_reverted_unless_paused(crds: LocalCluster, namespace: st
 @pytest.mark.parametrize(
     ("annotation", "message"),
     [
+        # What makes OpenShift's json.Unmarshal or its duplicate check refuse the whole annotation.
         ("not json", "is not valid JSON"),
-        (
-            json.dumps(
-                [{"from": {"kind": "DockerImage", "name": "app:v1"}, "fieldPath": f"{POD}.containers[0].image"}]
-            ),
-            "ImageStreamTag",
-        ),
-        (json.dumps([trigger("app", by_name("web"))]), "<stream>:<tag>"),
-        (json.dumps([trigger("app:v1", by_name("nope"))]), 'no container named "nope"'),
-        (json.dumps([trigger("app:v1", f"{CRON_POD}.containers[0].image")]), "spec.template.spec"),
-        (json.dumps([trigger("app:v1", f"{POD}.containers[?(@.name='web')].image")]), "double quotes"),
         (json.dumps([{**trigger("app:v1", by_name("web")), "paused": "false"}]), "paused"),
         (json.dumps([trigger("app:v1", by_name("web")), trigger("app:v1", by_name("web"))]), "duplicate"),
+        # A trigger whose tag has an image but whose container cannot be found stops every trigger, as on OpenShift.
+        (json.dumps([trigger("app:v1", by_name("nope")), trigger("app:v1", by_name("web"))]), "no container named"),
+        (json.dumps([trigger("app:v1", f"{POD}.containers[?(@.name='web')].image")]), "double quotes"),
     ],
 )
 def test_bad_annotations_warn_and_write_nothing(
@@ -275,13 +273,74 @@ def test_bad_annotations_warn_and_write_nothing(
     apply(crds, workload("Deployment", namespace, "web", annotation, ["web"]))
 
     def warned() -> list[str] | None:
-        found = [m for m in warnings(crds, namespace, "web") if message in m]
+        found = [m for m in warnings(crds, namespace, "web", "InvalidImageTrigger") if message in m]
         return found or None
 
     eventually(warned, timeout=20, what=f"a Warning event mentioning {message!r}")
     body = get(crds, "Deployment", namespace, "web")
     assert container_image(body, "web") == "placeholder/web:0"
     assert not [m for m in body["metadata"]["managedFields"] if m["manager"] == "imagestream-operator"]
+
+
+@pytest.mark.parametrize(
+    ("odd", "reason"),
+    [
+        (
+            {"from": {"kind": "DockerImage", "name": "app:v1"}, "fieldPath": by_name("side")},
+            'trigger 1 is ignored: from.kind must be "ImageStreamTag" (found "DockerImage")',
+        ),
+        (
+            trigger("app:v1", f'{CRON_POD}.containers[?(@.name=="side")].image'),
+            f'trigger 1 is ignored: fieldPath "{CRON_POD}.containers',
+        ),
+    ],
+)
+def test_an_entry_openshift_skips_is_ignored_with_a_warning_and_the_others_apply(
+    crds: LocalCluster, namespace: str, source: Source, odd: dict[str, Any], reason: str
+) -> None:
+    first = source.create()["v1"]
+    apply(crds, workload("Deployment", namespace, "web", [odd, trigger("app:v1", by_name("web"))], ["web", "side"]))
+    body = wait_image(crds, "Deployment", "web", ns=namespace, container="web", image=first)
+    assert container_image(body, "side") == "placeholder/side:0"
+    ignored = eventually(
+        lambda: warnings(crds, namespace, "web", "IgnoredImageTrigger") or None, what="an IgnoredImageTrigger Warning"
+    )
+    assert len(ignored) == 1
+    assert ignored[0].startswith(reason)
+    assert warnings(crds, namespace, "web", "InvalidImageTrigger") == []
+    # The next image is applied too, and the unchanged annotation is not reported again.
+    second = source.update()
+    wait_image(crds, "Deployment", "web", ns=namespace, container="web", image=second)
+    assert container_image(get(crds, "Deployment", namespace, "web"), "side") == "placeholder/side:0"
+    assert len(warnings(crds, namespace, "web", "IgnoredImageTrigger")) == 1
+
+
+def test_two_triggers_on_one_container_the_last_wins_with_a_warning(
+    crds: LocalCluster, namespace: str, source: Source
+) -> None:
+    refs = source.create(("v1", "v2"))
+    triggers = [trigger("app:v1", by_name("web")), trigger("app:v2", f"{POD}.containers[0].image")]
+    apply(crds, workload("Deployment", namespace, "web", triggers, ["web"]))
+    wait_image(crds, "Deployment", "web", ns=namespace, container="web", image=refs["v2"])
+    [message] = eventually(
+        lambda: warnings(crds, namespace, "web", "IgnoredImageTrigger") or None, what="an IgnoredImageTrigger Warning"
+    )
+    assert message.startswith("trigger 1 is overridden: triggers 1 (app:v1) and 2 (app:v2) both set the image of")
+
+
+def test_null_means_no_triggers_without_a_warning(crds: LocalCluster, namespace: str, source: Source) -> None:
+    current = source.create()["v1"]
+    apply(crds, workload("Deployment", namespace, "quiet", "null", ["web"]))
+    apply(crds, workload("Deployment", namespace, "empty", "[]", ["web"]))
+    # A workload applied after them proves the operator has seen them by the time it is written.
+    apply(crds, workload("Deployment", namespace, "probe", [trigger("app:v1", by_name("web"))], ["web"]))
+    wait_image(crds, "Deployment", "probe", ns=namespace, container="web", image=current)
+    time.sleep(1)
+    for name in ("quiet", "empty"):
+        assert warnings(crds, namespace, name) == []
+        body = get(crds, "Deployment", namespace, name)
+        assert container_image(body, "web") == "placeholder/web:0"
+        assert not [m for m in body["metadata"]["managedFields"] if m["manager"] == "imagestream-operator"]
 
 
 def test_fixing_the_annotation_takes_effect(crds: LocalCluster, namespace: str, source: Source) -> None:

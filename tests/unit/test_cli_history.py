@@ -255,3 +255,40 @@ def test_history_notes_a_rollback() -> None:
     history = tag_history(pinned, "latest", [], NOW)
     assert history.rolled_back_from == {"from": raw["from"]}
     assert "kubectl imagestream resume app:latest" in history_table(history)
+
+
+def test_container_uses_read_triggers_as_openshift_does() -> None:
+    """Entries OpenShift ignores follow nothing; `null` is no triggers; a name selector finds an init container
+    through `containers[...]` (library-go GetContainerByName looks in both lists)."""
+    pod = {
+        "initContainers": [{"name": "setup", "image": "setup:1"}],
+        "containers": [{"name": "web", "image": "web:1"}, {"name": "api", "image": "api:1"}],
+    }
+    annotation = [
+        trigger("app:latest", 'spec.template.spec.containers[?(@.name=="setup")].image'),
+        {"from": {"kind": "DockerImage", "name": "app:latest"}, "fieldPath": "spec.template.spec.containers[0].image"},
+        trigger("app:latest", "spec.jobTemplate.spec.template.spec.containers[1].image"),  # another kind's path
+    ]
+    found = container_uses(
+        [
+            (
+                WorkloadKind.DEPLOYMENT,
+                {
+                    "metadata": {"name": "w", "annotations": {TRIGGERS_ANNOTATION: json.dumps(annotation)}},
+                    "spec": {"template": {"spec": pod}},
+                },
+            ),
+            (
+                WorkloadKind.DEPLOYMENT,
+                {
+                    "metadata": {"name": "n", "annotations": {TRIGGERS_ANNOTATION: "null"}},
+                    "spec": {"template": {"spec": pod}},
+                },
+            ),
+        ],
+        "ns",
+        "app",
+        "latest",
+    )
+    following = {(u.workload, u.container) for u in found if u.follows}
+    assert following == {("deployment/w", "setup")}

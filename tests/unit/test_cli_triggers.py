@@ -296,3 +296,82 @@ def test_image_lookup_on_workloads_and_streams() -> None:
     assert stream_lookup_patch(False) == {"spec": {"lookupPolicy": {"local": False}}}
     assert stream_lookup_local({"spec": {"lookupPolicy": {"local": True}}})
     assert not stream_lookup_local({})
+
+
+# --- annotations OpenShift partly ignores: as `oc set triggers` (openshift/oc pkg/cli/set/triggers.go) -------------
+
+ODD = {"from": {"kind": "DockerImage", "name": "app:latest"}, "fieldPath": by_name("web"), "keep": 1}
+OUTSIDE = {"from": {"kind": "ImageStreamTag", "name": "b:1"}, "fieldPath": "spec.containers[0].image"}
+
+
+@pytest.mark.parametrize("value", ["null", "[]", " null "])
+def test_null_and_an_empty_list_are_no_triggers(value: str) -> None:
+    # oc NewAnnotationTriggers: json.Unmarshal of null gives no triggers; `oc set triggers --remove-all` writes null.
+    body = deployment(["web"], value)
+    assert trigger_rows(WEB, body, "ns") == [["deployments/web", "config", "", "true"]]
+    assert edited(body, TriggerEdit(from_image="app:latest")) == [entry("app:latest", "web")]
+    # Nothing to switch: the annotation is left as it is, not rewritten.
+    assert edit_triggers(WEB, body, TriggerEdit(manual=True), "ns") == value
+
+
+def test_ignored_entries_are_listed_and_kept() -> None:
+    body = deployment(["web", "api"], [ODD, entry("a:1", "api"), OUTSIDE])
+    rows = trigger_rows(WEB, body, "ns")
+    assert rows[1][:2] == ["deployments/web", "image"]
+    assert rows[1][2].startswith('app:latest (web) ignored: from.kind must be "ImageStreamTag" (found "DockerImage")')
+    assert rows[1][3] == "false"
+    assert rows[2] == ["deployments/web", "image", "a:1 (api)", "true"]
+    assert rows[3][2].startswith('b:1 (spec.containers[0].image) ignored: fieldPath "spec.containers[0].image" does')
+    # Edits of other tags keep the ignored entries as written (oc would rewrite or drop them).
+    assert edited(body, TriggerEdit(manual=True)) == [
+        {**ODD, "paused": True},
+        entry("a:1", "api", paused=True),
+        {**OUTSIDE, "paused": True},
+    ]
+    assert edited(body, TriggerEdit(remove=True, from_image="a:1")) == [ODD, OUTSIDE]
+
+
+def test_from_image_rewrites_an_ignored_entry_of_the_same_tag_as_oc_does() -> None:
+    # oc Apply writes every entry back as kind ImageStreamTag; one for this tag and container becomes a trigger.
+    body = deployment(["web"], [ODD])
+    assert edited(body, TriggerEdit(from_image="app:latest")) == [entry("app:latest", "web")]
+
+
+def test_from_image_refuses_a_container_an_ignored_entry_of_another_tag_selects() -> None:
+    # oc Apply: "only one trigger may reference each container", ignored entries counted.
+    with pytest.raises(CliError) as caught:
+        edited(deployment(["web"], [ODD]), TriggerEdit(from_image="other:1"))
+    assert (
+        str(caught.value) == "only one trigger may reference each container: web (trigger 1, which OpenShift ignores)"
+    )
+
+
+def test_remove_matches_ignored_entries_of_the_tag() -> None:
+    body = deployment(["web", "api"], [ODD, entry("a:1", "api")])
+    assert edited(body, TriggerEdit(remove=True, from_image="app:latest")) == [entry("a:1", "api")]
+
+
+def test_an_init_container_selected_through_containers_is_the_one_triggered() -> None:
+    # library-go GetContainerByName looks in initContainers and containers, so oc's containers[...] path for an
+    # init container works; oc set triggers writes it, and it names that container here too.
+    body = deployment(["web"], [entry("a:1", "setup")], init=["setup"])
+    assert trigger_rows(WEB, body, "ns")[1] == ["deployments/web", "image", "a:1 (setup)", "true"]
+    with pytest.raises(CliError, match="only one trigger may reference each container: setup"):
+        edited(body, TriggerEdit(from_image="b:1", containers=("setup",)))
+
+
+def test_paused_is_set_over_every_spelling_of_the_key() -> None:
+    # json.Unmarshal matches "PAUSED" to paused too, and the later key wins: oc's write-back has one key.
+    body = deployment(
+        ["web"],
+        '[{"PAUSED": false, "from": {"kind": "ImageStreamTag", "name": "a:1"}, '
+        f'"fieldPath": {json.dumps(by_name("web"))}, "Paused": false}}]',
+    )
+    assert edited(body, TriggerEdit(manual=True)) == [{**entry("a:1", "web"), "paused": True}]
+
+
+def test_an_annotation_go_cannot_read_is_still_refused() -> None:
+    body = deployment(["web"], '[{"from": {"kind": "ImageStreamTag", "name": "a:1"}, "paused": "false"}]')
+    with pytest.raises(CliError, match=r"is not valid: trigger 1: paused must be a JSON boolean"):
+        edited(body, TriggerEdit(from_image="a:1"))
+    assert trigger_rows(WEB, body, "ns") == [["deployments/web", "<error>", "", "false"]]

@@ -30,6 +30,7 @@ from imagestreams.core.tags import repository_tags_to_import
 from imagestreams.core.triggers import (
     TRIGGERS_ANNOTATION_MAX_LENGTH,
     FieldPath,
+    TriggerAnnotation,
     TriggerError,
     parse_field_path,
     parse_triggers,
@@ -151,7 +152,7 @@ def test_many_shallow_lists_parse() -> None:
 @given(texts())
 def test_any_annotation_text_is_triggers_or_a_trigger_error(text: str) -> None:
     with contextlib.suppress(TriggerError):
-        assert isinstance(parse_triggers(text, DEPLOYMENT, "ns"), list)
+        assert isinstance(parse_triggers(text, DEPLOYMENT, "ns"), TriggerAnnotation)
 
 
 @FUZZ
@@ -235,8 +236,8 @@ def test_triggers_written_as_json_parse_back(entries: list[tuple[str, str, str, 
         }
         for index, (stream, tag, namespace, paused) in enumerate(entries)
     ]
-    triggers = parse_triggers(json.dumps(document), kind, "ns")
-    assert [(t.stream, t.tag, t.namespace, t.field_path.index, t.paused) for t in triggers] == [
+    triggers = parse_triggers(json.dumps(document), kind, "ns").triggers
+    assert [(t.stream, t.tag, t.namespace, t.field_path and t.field_path.index, t.paused) for t in triggers] == [
         (stream, tag, namespace or "ns", index, paused)
         for index, (stream, tag, namespace, paused) in enumerate(entries)
     ]
@@ -282,8 +283,7 @@ def test_an_index_of_256_kib_digits_is_refused() -> None:
         pytest.param('{"a":' * (TRIGGERS_ANNOTATION_MAX_LENGTH // 5), "nested deeper than 64 levels", id="{{{{"),
         pytest.param("[" * 10_000, "nested deeper than 64 levels", id="[[[[-10KB"),
         pytest.param(repeat("[],", TRIGGERS_ANNOTATION_MAX_LENGTH, "[", "[]]"), "trigger 1: each trigger", id="[],[]"),
-        pytest.param(repeat("{},", TRIGGERS_ANNOTATION_MAX_LENGTH, "[", "{}]"), "trigger 1: from.kind", id="{},{}"),
-        pytest.param(annotation("x", repeat("A", 60_000, tail=":x")), r'"AAAA.*\.\.\." is not a valid', id="name"),
+        pytest.param(repeat("{},", TRIGGERS_ANNOTATION_MAX_LENGTH, "[", "{}]"), "triggers 1 and 2 both", id="{},{}"),
         pytest.param('["' + "\\" * 60_000, "not valid JSON", id="backslashes"),
     ],
 )
@@ -293,12 +293,18 @@ def test_hostile_annotations_are_trigger_errors(text: str, words: str) -> None:
     assert len(str(raised.value)) < 2000
 
 
+def test_a_hostile_name_is_ignored_with_a_short_reason() -> None:
+    [ignored] = parse_triggers(annotation("x", repeat("A", 60_000, tail=":x")), DEPLOYMENT, "ns").ignored
+    assert re.search(r'"AAAA.*\.\.\." is not a valid', ignored.reason)
+    assert len(ignored.message) < 2000
+
+
 def test_an_annotation_at_the_limit_still_parses() -> None:
     trigger = json.loads(annotation(f'{CONTAINERS}[?(@.name=="web")].image'))[0]
     padded = json.dumps([trigger]).replace("[", "[" + " " * (TRIGGERS_ANNOTATION_MAX_LENGTH - 200), 1)
     padded += " " * (TRIGGERS_ANNOTATION_MAX_LENGTH - len(padded))
     assert len(padded) == TRIGGERS_ANNOTATION_MAX_LENGTH
-    assert [t.field_path.name for t in parse_triggers(padded, DEPLOYMENT, "ns")] == ["web"]
+    assert [t.field_path and t.field_path.name for t in parse_triggers(padded, DEPLOYMENT, "ns").triggers] == ["web"]
 
 
 # --- image references (core/references.py) ----------------------------------------------------------------------

@@ -30,6 +30,7 @@ from imagestreams.core.triggers import (
     TriggerError,
     parse_triggers,
     pod_spec,
+    trigger_container,
 )
 from imagestreams.core.workloadkinds import WorkloadKind
 
@@ -72,18 +73,17 @@ def container_uses(
         annotation = ((body.get("metadata") or {}).get("annotations") or {}).get(TRIGGERS_ANNOTATION)
         if annotation is not None:
             try:
-                triggers = parse_triggers(annotation, kind, namespace)
+                # Entries OpenShift ignores set no container, so they follow nothing.
+                triggers = parse_triggers(annotation, kind, namespace).triggers
             except TriggerError:
-                triggers = []
+                triggers = ()
             for trigger in triggers:
                 if (trigger.namespace, trigger.stream, trigger.tag) != (namespace, stream, tag):
                     continue
-                path = trigger.field_path
-                listed = [c for list_name, c in containers if list_name == path.container_list]
-                if path.name is not None:
-                    following[(path.container_list, path.name)] = trigger.paused
-                elif path.index is not None and path.index < len(listed):
-                    following[(path.container_list, str(listed[path.index].get("name", "")))] = trigger.paused
+                found = trigger_container(body, kind, trigger.field_path) if trigger.field_path else None
+                if found is not None:
+                    # Paused only when every trigger on this tag that selects the container is.
+                    following[found] = following.get(found, True) and trigger.paused
         for list_name, container in containers:
             container_name = str(container.get("name", ""))
             key = (list_name, container_name)

@@ -7,7 +7,7 @@ and `from.namespace` only when it differs from the workload's.
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,10 +22,14 @@ from imagestreams.core.triggers import (
     INIT_CONTAINERS,
     TRIGGERS_ANNOTATION,
     FieldPath,
+    IgnoredTrigger,
     Trigger,
     TriggerError,
+    json_field,
+    parse_field_path,
     parse_triggers,
     pod_spec,
+    trigger_container,
 )
 from imagestreams.core.workloadkinds import WorkloadKind
 
@@ -92,25 +96,75 @@ def _container_names(body: Mapping[str, Any], kind: WorkloadKind) -> dict[str, s
     return names
 
 
-def _trigger_container(body: Mapping[str, Any], kind: WorkloadKind, trigger: Trigger) -> str | None:
-    path = trigger.field_path
-    if path.name is not None:
-        return path.name
-    containers = pod_spec(body, kind).get(path.container_list) or []
-    index = path.index if path.index is not None else 0
-    if index < len(containers) and isinstance(containers[index], Mapping):
-        name = containers[index].get("name")
-        return name if isinstance(name, str) else None
-    return None
+@dataclass(frozen=True)
+class _Entry:
+    """One entry of the annotation as written, and what OpenShift makes of it."""
+
+    raw: Any  # the JSON value as written (unknown keys kept when it is written back)
+    source: str  # stream:tag ("app:" read as app:latest), or from.name as written when the entry is ignored
+    namespace: str  # where the stream is looked up
+    raw_field_path: str
+    field_path: FieldPath | None  # None: not a path to a container of this kind
+    container: str | None  # the container its fieldPath selects (library-go's rules), None when none
+    paused: bool
+    ignored: IgnoredTrigger | None  # set when OpenShift never acts on the entry
+
+    @property
+    def shown_container(self) -> str:
+        """The container's name, or the selector as written when it selects none."""
+        if self.container is not None:
+            return self.container
+        if self.field_path is None:
+            return self.raw_field_path or "no fieldPath"
+        if self.field_path.name is not None:
+            return self.field_path.name
+        return f"{self.field_path.container_list}[{self.field_path.index}]"
 
 
-def _current(body: Mapping[str, Any], kind: WorkloadKind, namespace: str) -> tuple[list[dict[str, Any]], list[Trigger]]:
+def _current(body: Mapping[str, Any], kind: WorkloadKind, namespace: str) -> tuple[str | None, list[_Entry]]:
+    """The annotation's value and its entries; TriggerError when OpenShift could not read it at all."""
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(TRIGGERS_ANNOTATION)
     if value is None:
-        return [], []
-    triggers = parse_triggers(value, kind, namespace)
-    return [dict(entry) for entry in json.loads(value)], triggers
+        return None, []
+    parsed = parse_triggers(value, kind, namespace)
+    try:
+        raw = json.loads(value) or []  # null is no triggers, as `oc set triggers --remove-all` writes it
+    except ValueError as error:  # only a number of more than 4300 digits gets here
+        raise TriggerError(str(error)) from None
+    entries: dict[int, _Entry] = {}
+    for trigger in parsed.triggers:
+        entries[trigger.position] = _entry(body, kind, raw[trigger.position - 1], trigger, trigger.field_path)
+    for ignored in parsed.ignored:
+        field_path = None
+        with contextlib.suppress(TriggerError):
+            field_path = parse_field_path(ignored.raw_field_path, kind)
+        entries[ignored.position] = _entry(body, kind, raw[ignored.position - 1], ignored, field_path)
+    return value, [entries[position] for position in sorted(entries)]
+
+
+def _entry(
+    body: Mapping[str, Any],
+    kind: WorkloadKind,
+    raw: Any,
+    parsed: Trigger | IgnoredTrigger,
+    field_path: FieldPath | None,
+) -> _Entry:
+    found = trigger_container(body, kind, field_path) if field_path is not None else None
+    if isinstance(parsed, Trigger):
+        source, ignored = f"{parsed.stream}:{parsed.tag}", None
+    else:
+        source, ignored = parsed.source, parsed
+    return _Entry(
+        raw,
+        source,
+        parsed.namespace,
+        parsed.raw_field_path,
+        field_path,
+        found[1] if found else None,
+        parsed.paused,
+        ignored,
+    )
 
 
 def trigger_rows(workload: WorkloadRef, body: Mapping[str, Any], namespace: str) -> list[list[str]]:
@@ -119,17 +173,20 @@ def trigger_rows(workload: WorkloadRef, body: Mapping[str, Any], namespace: str)
     config_auto = not bool((body.get("spec") or {}).get("paused")) if workload.kind == WorkloadKind.DEPLOYMENT else True
     rows = [[name, "config", "", _bool(config_auto)]]
     try:
-        _, triggers = _current(body, workload.kind, namespace)
+        _, entries = _current(body, workload.kind, namespace)
     except TriggerError:
         return [[name, "<error>", "", "false"]]
-    for trigger in triggers:
-        container = _trigger_container(body, workload.kind, trigger)
-        if container is None:  # an index past the end of the list: shown as written
-            container = f"{trigger.field_path.container_list}[{trigger.field_path.index}]"
-        source = f"{trigger.stream}:{trigger.tag}"
-        if trigger.namespace != namespace:
-            source = f"{trigger.namespace}/{source}"
-        rows.append([name, "image", f"{source} ({container})", _bool(not trigger.paused)])
+    for entry in entries:
+        source = entry.source
+        if entry.namespace != namespace:
+            source = f"{entry.namespace}/{source}"
+        # A trigger whose container is missing is listed as written, so it can be found and fixed (oc hides it).
+        value = f"{source} ({entry.shown_container})"
+        if entry.ignored is not None:
+            # oc lists such an entry like any other; OpenShift's controller never acts on it.
+            rows.append([name, "image", f"{value} ignored: {entry.ignored.reason}", "false"])
+        else:
+            rows.append([name, "image", value, _bool(not entry.paused)])
     return rows
 
 
@@ -137,15 +194,19 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _set_paused(entry: dict[str, Any], paused: bool) -> None:
+def _set_paused(raw: Any, paused: bool) -> Any:
+    """The entry with `paused` set as oc writes it (only when true); a null entry, which is ignored, stays."""
+    if not isinstance(raw, dict):
+        return raw
+    # Every key json.Unmarshal would read as "paused" goes, or a later "Paused" would still decide.
+    entry = {key: value for key, value in raw.items() if json_field(key, ("paused",)) is None}
     if paused:
         entry["paused"] = True
-    else:
-        entry.pop("paused", None)
+    return entry
 
 
-def _matches(trigger: Trigger, source: ImageSource, namespace: str) -> bool:
-    return f"{trigger.stream}:{trigger.tag}" == source.name and trigger.namespace == (source.namespace or namespace)
+def _matches(entry: _Entry, source: ImageSource, namespace: str) -> bool:
+    return entry.source == source.name and entry.namespace == (source.namespace or namespace)
 
 
 def edit_triggers(workload: WorkloadRef, body: Mapping[str, Any], edit: TriggerEdit, namespace: str) -> str | None:
@@ -154,33 +215,37 @@ def edit_triggers(workload: WorkloadRef, body: Mapping[str, Any], edit: TriggerE
     --from-image sets, for each named container (default: the only container), a trigger
     from that tag, automatic unless --manual; a container already triggered by another tag
     is an error, as in oc. --remove drops the tag's triggers (only for the named containers
-    when -c is given). --auto/--manual alone switch every trigger.
+    when -c is given). --auto/--manual alone switch every trigger. Entries OpenShift ignores
+    are kept as written unless an edit names their tag or container (oc rewrites or drops them).
+    An unchanged annotation is returned as it is (`null` stays `null`).
     """
     if edit.remove_all:
         return None
     try:
-        entries, triggers = _current(body, workload.kind, namespace)
+        value, entries = _current(body, workload.kind, namespace)
     except TriggerError as error:
         raise CliError(
             f"the {TRIGGERS_ANNOTATION} annotation of {workload.qualified} is not valid: {error}; "
             "correct it, or start again with --remove-all"
         ) from None
-    entries = copy.deepcopy(entries)
+    before = [entry.raw for entry in entries]
     if not edit.from_image:
-        for entry in entries:
-            _set_paused(entry, edit.manual)
-        return _encode(entries)
-    source = parse_from_image(edit.from_image, namespace)
-    containers = [_trigger_container(body, workload.kind, trigger) for trigger in triggers]
-    if edit.remove:
-        kept = [
-            entry
-            for entry, trigger, container in zip(entries, triggers, containers, strict=True)
-            if not (_matches(trigger, source, namespace) and (not edit.containers or container in edit.containers))
-        ]
-        return _encode(kept)
-    _set_from_image(workload, body, edit, source, namespace, entries, triggers, containers)
-    return _encode(entries)
+        after = [_set_paused(entry.raw, edit.manual) for entry in entries]
+    else:
+        source = parse_from_image(edit.from_image, namespace)
+        if edit.remove:
+            after = [
+                entry.raw
+                for entry in entries
+                if not (
+                    _matches(entry, source, namespace) and (not edit.containers or entry.container in edit.containers)
+                )
+            ]
+        else:
+            after = _set_from_image(workload, body, edit, source, namespace, entries)
+    if after == before:
+        return value
+    return _encode(after)
 
 
 def _set_from_image(  # noqa: PLR0917 - one private helper of edit_triggers
@@ -189,11 +254,9 @@ def _set_from_image(  # noqa: PLR0917 - one private helper of edit_triggers
     edit: TriggerEdit,
     source: ImageSource,
     namespace: str,
-    entries: list[dict[str, Any]],
-    triggers: Sequence[Trigger],
-    containers: Sequence[str | None],
-) -> None:
-    """Add or update, in `entries`, the triggers from `source` for the named (or only) containers."""
+    entries: Sequence[_Entry],
+) -> list[Any]:
+    """The entries with the triggers from `source` added or updated for the named (or only) containers."""
     available = _container_names(body, workload.kind)
     names = list(edit.containers)
     if not names:
@@ -203,22 +266,25 @@ def _set_from_image(  # noqa: PLR0917 - one private helper of edit_triggers
     missing = sorted(set(names) - set(available))
     if missing:
         raise CliError(f"not all container names exist: {', '.join(missing)} (accepts: {', '.join(sorted(available))})")
-    existing = list(zip(entries, triggers, containers, strict=True))
+    after = [entry.raw for entry in entries]
     for name in names:
-        owners = [(entry, trigger) for entry, trigger, container in existing if container == name]
-        if any(not _matches(trigger, source, namespace) for _, trigger in owners):
-            raise CliError(f"only one trigger may reference each container: {name}")
-        if owners:
-            for entry, _ in owners:
-                _set_paused(entry, edit.manual)
-            continue
         reference: dict[str, Any] = {"kind": "ImageStreamTag", "name": source.name}
         if source.namespace:
             reference["namespace"] = source.namespace
-        entry = {"from": reference, "fieldPath": FieldPath(available[name], None, name).render(workload.kind)}
-        _set_paused(entry, edit.manual)
-        entries.append(entry)
+        written = {"from": reference, "fieldPath": FieldPath(available[name], None, name).render(workload.kind)}
+        owners = [position for position, entry in enumerate(entries) if entry.container == name]
+        for position in owners:
+            entry = entries[position]
+            if not _matches(entry, source, namespace):
+                suffix = f" (trigger {entry.ignored.position}, which OpenShift ignores)" if entry.ignored else ""
+                raise CliError(f"only one trigger may reference each container: {name}{suffix}")
+            # oc writes every entry back in its own form; an ignored entry for this tag and container becomes
+            # a trigger that works, the others keep what they carry.
+            after[position] = _set_paused(entry.raw if entry.ignored is None else written, edit.manual)
+        if not owners:
+            after.append(_set_paused(written, edit.manual))
+    return after
 
 
-def _encode(entries: Sequence[Mapping[str, Any]]) -> str | None:
+def _encode(entries: Sequence[Any]) -> str | None:
     return json.dumps(list(entries), separators=(",", ":")) if entries else None

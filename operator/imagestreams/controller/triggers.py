@@ -15,6 +15,7 @@ from typing import Any
 
 from lightkube import ApiError, AsyncClient
 
+from imagestreams.api.events import IGNORED_IMAGE_TRIGGER, INVALID_IMAGE_TRIGGER
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import StreamCache
 from imagestreams.core import jobruns
@@ -27,6 +28,7 @@ from imagestreams.core.triggers import (
     Trigger,
     TriggerError,
     desired_changes,
+    ignored_summary,
     parse_triggers,
     stream_tag_image,
     trigger_index_keys,
@@ -59,7 +61,8 @@ class TriggerController:
     # (namespace, stream) <-> the workloads that name it; both ways, so a workload event touches only its own
     # entries (every Deployment event in the cluster passes here, annotated or not).
     index: ReverseIndex[WorkloadKey, tuple[str, str]] = field(default_factory=ReverseIndex)
-    problems: dict[WorkloadKey, str] = field(default_factory=dict)
+    problems: dict[WorkloadKey, str] = field(default_factory=dict)  # the InvalidImageTrigger Warning last posted
+    ignored: dict[WorkloadKey, str] = field(default_factory=dict)  # the IgnoredImageTrigger Warning last posted
     writes: int = 0  # workload writes (applies and Job runs), for tests and metrics
     metrics: Metrics | None = None
 
@@ -91,11 +94,12 @@ class TriggerController:
     def _forget(self, key: WorkloadKey) -> None:
         self.workloads.pop(key, None)
         self.problems.pop(key, None)
+        self.ignored.pop(key, None)
         self.index.discard(key)
 
     def _reindex(self, key: WorkloadKey, annotation: str) -> None:
         try:
-            streams = trigger_index_keys(parse_triggers(annotation, key[0], key[1]))
+            streams = trigger_index_keys(parse_triggers(annotation, key[0], key[1]).triggers)
         except TriggerError:
             streams = set()  # reported when reconciled
         self.index.assign(key, streams)
@@ -114,13 +118,15 @@ class TriggerController:
         kind, namespace, _ = key
         annotation = ((body.get("metadata") or {}).get("annotations") or {}).get(TRIGGERS_ANNOTATION, "")
         try:
-            triggers = parse_triggers(annotation, kind, namespace)
+            annotation_triggers = parse_triggers(annotation, kind, namespace)
         except TriggerError as error:
+            await self._ignored_entries(key, body, [])
             await self._problem(key, body, f"invalid {TRIGGERS_ANNOTATION} annotation: {error}")
             return
+        ignored = ignored_summary(annotation_triggers.ignored)
         resolved: dict[Trigger, str] = {}
         problems: list[str] = []
-        for trigger in triggers:
+        for trigger in annotation_triggers.triggers:
             if trigger.paused:
                 continue
             image, problem = await self._resolve(namespace, trigger)
@@ -129,17 +135,26 @@ class TriggerController:
             elif image:
                 resolved[trigger] = image
         try:
-            changes = desired_changes(body, kind, resolved)
+            plan = desired_changes(body, kind, resolved)
         except TriggerError as error:
-            await self._problem(key, body, f"invalid {TRIGGERS_ANNOTATION} annotation: {error}")
+            await self._ignored_entries(key, body, ignored)
+            # As UpdateObjectFromImages: one such trigger with an image to apply stops them all.
+            await self._problem(
+                key,
+                body,
+                f"invalid {TRIGGERS_ANNOTATION} annotation: {error}\nno trigger of this workload is applied until "
+                "this is fixed (as on OpenShift)",
+            )
             return
+        await self._ignored_entries(key, body, ignored + list(plan.overridden))
         if problems:
             await self._problem(key, body, "; ".join(problems))
-        if changes:
+        if plan.changes:
+            changes = list(plan.changes)
             if kind is WorkloadKind.JOB:
                 await self._start_run(key, body, changes)
             else:
-                await self._apply(key, body, triggers, changes)
+                await self._apply(key, body, changes)
         if not problems:
             # Only now: a refused write keeps its problem, so its retries do not repeat the Warning.
             self.problems.pop(key, None)
@@ -162,9 +177,7 @@ class TriggerController:
             )
         return stream_tag_image(stream, trigger.tag), None
 
-    async def _apply(
-        self, key: WorkloadKey, body: dict[str, Any], triggers: list[Trigger], changes: list[ContainerChange]
-    ) -> None:
+    async def _apply(self, key: WorkloadKey, body: dict[str, Any], changes: list[ContainerChange]) -> None:
         kind, namespace, name = key
         images = {(change.container_list, change.container_name): change.new_image for change in changes}
         # Server-side apply drops fields a manager stops sending; keep every image field this operator
@@ -261,7 +274,19 @@ class TriggerController:
             return
         self.problems[key] = message
         logger.warning("%s %s/%s: %s", key[0].value, key[1], key[2], message)
-        await self.post_event(body, "Warning", "InvalidImageTrigger", message)
+        await self.post_event(body, "Warning", INVALID_IMAGE_TRIGGER, message)
+
+    async def _ignored_entries(self, key: WorkloadKey, body: dict[str, Any], messages: list[str]) -> None:
+        """One Warning event for the entries OpenShift would skip silently, again only when they change."""
+        message = "; ".join(messages)
+        if self.ignored.get(key, "") == message:
+            return
+        if not message:
+            del self.ignored[key]
+            return
+        self.ignored[key] = message
+        logger.warning("%s %s/%s: %s", key[0].value, key[1], key[2], message)
+        await self.post_event(body, "Warning", IGNORED_IMAGE_TRIGGER, message)
 
 
 def _all_containers(body: dict[str, Any], kind: WorkloadKind) -> list[tuple[str, str]]:

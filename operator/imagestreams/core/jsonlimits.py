@@ -53,11 +53,14 @@ def _may_nest_deeper(text: str, max_depth: int) -> bool:
     return _nested_at_most(max_depth).fullmatch(text) is None
 
 
-def load_json(document: str | bytes | bytearray, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def load_json(
+    document: str | bytes | bytearray, *, max_depth: int = MAX_JSON_DEPTH, decoder: json.JSONDecoder | None = None
+) -> Any:
     """`json.loads`, raising JSONNestingError (a ValueError) for arrays and objects nested deeper than `max_depth`.
 
     Invalid JSON raises json.JSONDecodeError as json.loads does; bytes are decoded as json.loads decodes
     them (UTF-8, -16 or -32, told apart by their first bytes), so UnicodeDecodeError can come from them too.
+    `decoder`, when given, reads the text instead of json.loads (for a caller with hooks of its own).
     """
     if isinstance(document, str):
         text = document
@@ -69,4 +72,4 @@ def load_json(document: str | bytes | bytearray, *, max_depth: int = MAX_JSON_DE
         with contextlib.suppress(RecursionError):
             json.loads(text)
         raise JSONNestingError(max_depth)
-    return json.loads(text)
+    return json.loads(text) if decoder is None else decoder.decode(text)
