@@ -65,6 +65,18 @@ def annotation(field_path: str, name: str = "app:latest") -> str:
     return json.dumps([{"from": {"kind": "ImageStreamTag", "name": name}, "fieldPath": field_path}])
 
 
+def ignored_entries(size: int) -> str:
+    """Entries OpenShift skips (no ':' in the name), each with its own fieldPath: every one is reported."""
+    entries, length, n = [], 2, 0
+    while True:
+        entry = json.dumps({"from": {"kind": "ImageStreamTag", "name": f"a{n}"}, "fieldPath": f"x{n}"})
+        if length + len(entry) + 1 > size:
+            return "[" + ",".join(entries) + "]"
+        entries.append(entry)
+        length += len(entry) + 1
+        n += 1
+
+
 def selector(text: str) -> str:
     return f"{FIELD_PATH_START}{text}].image"
 
@@ -120,6 +132,7 @@ def cases(size: int) -> list[Case]:
         Case("trigger annotation", "[[],[],... under the limit", repeat("[],", limit, "[", "[]]")),
         Case("trigger annotation", "[{},{},... under the limit", repeat("{},", limit, "[", "{}]")),
         Case("trigger annotation", "from.name aaaa...:x", annotation("x", repeat("a", size, tail=":x"))),
+        Case("trigger annotation", "distinct ignored entries, under the limit", ignored_entries(limit)),
         Case("image reference", "aaaa...a-", repeat("a", size, tail="-"), parse_reference),
         Case("image reference", "a-a-a-...!.x/y", repeat("a-", size, tail="!.x/y"), parse_reference),
         Case("image reference", "a/a/a/.../A", repeat("a/", size, tail="A"), parse_reference),
