@@ -113,23 +113,34 @@ def release(crds: LocalCluster, admin: Client, solo_namespace: str) -> Iterator[
         kubectl(crds, "delete", "namespace", namespace, "--wait=false")
 
 
-def harness_values(cluster: LocalCluster, image: OperatorImage, watched: str, metrics_port: int) -> dict[str, Any]:
-    """What the operator pod needs in the local cluster: the node's network (no kube-proxy, the API server and the
-    registries on 127.0.0.1), the RuntimeClass Pod Security admission exempts, and the dedicated node's scheduler."""
-    dedicated = dedicated_pod_spec()
+def host_network_values(cluster: LocalCluster, metrics_port: int) -> dict[str, Any]:
+    """What any operator pod needs in the local cluster, whose API server and registries listen on 127.0.0.1 and
+    which has no kube-proxy: the node's network and the API server's address (docs/install.md, "A cluster without
+    kube-proxy"), its server on a free port of the node, and loopback registries allowed."""
     return {
-        "image": {"repository": image.repository, "digest": image.digest},
         "hostNetwork": True,
         "apiServer": {"host": "127.0.0.1", "port": str(urlsplit(cluster.server).port)},
+        # Servers on this machine listen on 127.0.0.1 only; the probes then ask there.
+        "metrics": {"port": metrics_port, "address": "127.0.0.1"},
+        "settings": {"loopbackRegistries": True},
+    }
+
+
+def harness_values(cluster: LocalCluster, image: OperatorImage, watched: str, metrics_port: int) -> dict[str, Any]:
+    """host_network_values, and for this test's release: the image, the RuntimeClass Pod Security admission exempts,
+    the dedicated node's scheduler, and one watched namespace."""
+    dedicated = dedicated_pod_spec()
+    host_network = host_network_values(cluster, metrics_port)
+    return {
+        **host_network,
+        "image": {"repository": image.repository, "digest": image.digest},
         "runtimeClassName": HOST_NETWORK_RUNTIME_CLASS,
         "schedulerName": dedicated["schedulerName"],
         "tolerations": dedicated["tolerations"],
-        # Servers on this machine listen on 127.0.0.1 only; the probes then ask there.
-        "metrics": {"port": metrics_port, "address": "127.0.0.1"},
         "probes": {"readiness": {"periodSeconds": 1}},
         "watchNamespaces": [watched],
         "clusterRoles": {"create": False},  # the session's `kubectl apply -f crds/` made them
-        "settings": {"loopbackRegistries": True, "historyLimit": 3},
+        "settings": {**host_network["settings"], "historyLimit": 3},
     }
 
 

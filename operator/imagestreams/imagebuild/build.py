@@ -272,7 +272,8 @@ def build(
         labels=labels(prov),
         entrypoint=ENTRYPOINT,
         cmd=CMD,
-        env=ENV,
+        # The revision again for the operator's imagestreams_build_info metric (controller/__main__.py).
+        env=(*ENV, f"IMAGESTREAMS_BUILD_REVISION={prov.revision}"),
         user=f"{UID}:{GID}",
     )
     built = oci.image(settings, list(zip(layers, history, strict=True)))
