@@ -335,6 +335,8 @@ def test_tag_delete(cli: Cli) -> None:
     cli.imported({"v1": cli.push("v1"), "v2": cli.push("v2")})
     assert cli.ok("tag", "-d", "app:v1") == f"Deleted tag {cli.namespace}/app:v1.\n"
     assert [t["name"] for t in cli.stream()["spec"]["tags"]] == ["v2"]
+    # Deleting an ImageStreamTag removes its history too (a spec tag removed with apply keeps it).
+    assert [t["tag"] for t in cli.stream()["status"]["tags"]] == ["v2"]
     assert cli.fails("tag", "-d", "app:v1") == 'error: imagestreamtags.image.openshift.io "app:v1" not found\n'
     assert cli.fails("tag", "-d", "nope:v1") == 'error: imagestreamtags.image.openshift.io "nope:v1" not found\n'
     assert cli.fails("tag", "-d", "--alias", "app:v2") == "error: --alias and --delete may not be both specified\n"

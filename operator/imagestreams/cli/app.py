@@ -519,11 +519,21 @@ def run_tag(ctx: Context) -> int:
             body = ctx.kube.get_stream(destination.namespace, destination.stream)
             tags = list(((body or {}).get("spec") or {}).get("tags") or [])
             if options.delete:
+                # Deleting an ImageStreamTag on OpenShift removes the spec tag and the tag's status history; a tag
+                # removed from spec alone keeps its history (and triggers keep resolving it).
+                status_tags = list(((body or {}).get("status") or {}).get("tags") or [])
                 remaining = tagging.without_tag(tags, destination.tag)
-                if body is None or remaining is None:
+                remaining_status = tagging.without_tag(status_tags, destination.tag, key="tag")
+                if body is None or (remaining is None and remaining_status is None):
                     raise istag_not_found(destination.stream, destination.tag)
-                removal = with_resource_version({"spec": {"tags": remaining}}, body)
-                return ctx.kube.patch_stream(destination.namespace, destination.stream, removal)
+                result = body
+                if remaining is not None:
+                    removal = with_resource_version({"spec": {"tags": remaining}}, body)
+                    result = ctx.kube.patch_stream(destination.namespace, destination.stream, removal)
+                if remaining_status is not None:
+                    removal = with_resource_version({"status": {"tags": remaining_status}}, result)
+                    result = ctx.kube.patch_stream_status(destination.namespace, destination.stream, removal)
+                return result
             assert source is not None
             existing = next((t for t in tags if t.get("name") == destination.tag), None)
             new_tag = tagging.spec_tag(destination, source, options, namespace, existing)

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from lightkube import ALL_NS, ApiError, Client
+from lightkube import ALL_NS, ApiError
 from lightkube.types import PatchType
 
 from imagestreams.cli.errors import CliError
 from imagestreams.cli.kubeconfig import Target
+from imagestreams.cli.transport import connect
 from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.streams import ImageStreamResource
 from imagestreams.kube.workloads import RESOURCE_MODELS
@@ -47,7 +48,7 @@ class Conflict(Exception):
 class Kube:
     def __init__(self, target: Target) -> None:
         self.namespace = target.namespace
-        self.client = Client(config=target.config, namespace=target.namespace, field_manager=FIELD_MANAGER)
+        self.client = connect(target, field_manager=FIELD_MANAGER)
 
     # --- image streams ---
 
@@ -94,6 +95,18 @@ class Kube:
                 namespace=namespace,
                 patch_type=PatchType.MERGE,
                 dry_run=dry_run,
+            )
+        except ApiError as error:
+            if error.status.code == 409:
+                raise Conflict(error.status.message) from None
+            raise CliError(error.status.message or str(error)) from None
+        return _body(result)
+
+    def patch_stream_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """A merge patch of the status subresource; a resourceVersion in it makes a concurrent change a Conflict."""
+        try:
+            result = self.client.patch(
+                ImageStreamResource.Status, name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
             )
         except ApiError as error:
             if error.status.code == 409:
