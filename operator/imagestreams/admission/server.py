@@ -67,6 +67,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], webhook: WebhookServer) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.webhook = webhook
+        # The API server keeps its connections open between calls: a stopped server must end them too, or it goes
+        # on answering on them.
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self._closing = False
         super().__init__(address, _RequestHandler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -77,7 +82,25 @@ class _Server(ThreadingHTTPServer):
         except (OSError, ssl.SSLError) as error:
             logger.debug("admission: TLS handshake with %s failed: %s", client_address[0], error)
             return
-        super().finish_request(wrapped, client_address)
+        with self._connections_lock:
+            if self._closing:
+                return
+            self._connections.add(wrapped)
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(wrapped)
+
+    def close_connections(self) -> None:
+        """End every open connection (a request being answered is cut off) and accept no more."""
+        with self._connections_lock:
+            self._closing = True
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                # The plain socket's shutdown: SSLSocket's own would drop its TLS state under the reading thread.
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -160,3 +183,4 @@ class WebhookServer:
         with contextlib.suppress(Exception):
             self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
