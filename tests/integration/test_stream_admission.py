@@ -416,3 +416,26 @@ def test_a_review_that_cannot_be_made_refuses_the_write(
         assert f'spec.tags[py].from: Forbidden: {other_namespace}/python: "" ""- the access review could not' in refusal
         assert "webhook-without-rights" in refusal
         assert "NotFound" in kubectl(crds, "get", "is", "app", "-n", namespace, check=False)
+
+
+def test_a_docker_image_pull_spec_that_does_not_parse_is_refused(
+    crds: LocalCluster, namespace: str, admission: Admission
+) -> None:
+    """ValidateImageStreamTagReference (openshift-apiserver pkg/image/apis/image/validation) refuses a DockerImage
+    from.name that library-go's reference.Parse refuses, with its error; the CRD alone cannot (docs)."""
+    bad = manifest(
+        namespace,
+        "bad",
+        [
+            {"name": "upper", "from": {"kind": "DockerImage", "name": "Team/App:1"}},
+            {"name": "space", "from": {"kind": "DockerImage", "name": "team/app:1 2"}},
+            {"name": "fine", "from": {"kind": "DockerImage", "name": "quay.io/team/app:1"}},
+        ],
+    )
+    out = kubectl(crds, "apply", "--server-side", "-f", "-", stdin=json.dumps(bad), check=False)
+    assert (
+        'ImageStream.image.openshift.io "bad" is invalid: ['
+        'spec.tags[upper].from.name: Invalid value: "Team/App:1": repository name must be lowercase, '
+        'spec.tags[space].from.name: Invalid value: "team/app:1 2": invalid reference format]'
+    ) in out
+    assert "serverside-applied" not in out

@@ -20,6 +20,8 @@ from imagestreams.core.streamwrite import (
     FieldError,
     SourceCheck,
     invalid_message,
+    pull_spec_errors,
+    pull_spec_problem,
     refused_source,
     source_checks,
     stream_write,
@@ -555,3 +557,43 @@ def test_a_review_that_could_not_be_made_is_a_refusal_that_says_why() -> None:
     assert error.text == 'spec.tags[a].from: Forbidden: base/python: "" ""- connection refused'
     (error,) = refused_source(SourceCheck("base", "python", ("a",)), reason="no", evaluation_error='say "why"')
     assert error.text == 'spec.tags[a].from: Forbidden: base/python: "no" "say \\"why\\""'
+
+
+# library-go pkg/image/reference.Parse (internal/reference ReferenceRegexp, ParseNamed, internal/digest ParseDigest),
+# as ValidateImageStreamTagReference applies it to DockerImage sources.
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("nginx", None),
+        ("docker.io/library/nginx:1.25", None),
+        ("127.0.0.1:5000/team/app@sha256:" + "a" * 64, None),
+        ("quay.io/team/app:v1@sha256:" + "A" * 64, None),  # go-digest accepts upper-case hex
+        ("registry:5000/app", None),
+        ("Team/App", "repository name must be lowercase"),
+        ("a b", "invalid reference format"),
+        ("[::1]:5000/app", "invalid reference format"),  # the grammar predates IPv6 hosts
+        ("app:" + "t" * 129, "invalid reference format"),  # tags are at most 128 characters
+        ("app@sha256:abc", "invalid checksum digest length"),
+        ("app@md5:" + "a" * 32, "unsupported digest algorithm"),
+        ("app@sha256:xyz", "invalid checksum digest format"),
+        ("a/" * 127 + "ab", "repository name must not be more than 255 characters"),
+    ],
+)
+def test_pull_spec_problem_follows_library_go(spec: str, problem: str | None) -> None:
+    assert pull_spec_problem(spec) == problem
+
+
+def test_only_docker_image_sources_are_parsed_as_pull_specs() -> None:
+    stream = {
+        "metadata": {"name": "app", "namespace": "ns"},
+        "spec": {
+            "tags": [
+                {"name": "a", "from": {"kind": "DockerImage", "name": "Bad"}},
+                {"name": "b", "from": {"kind": "ImageStreamTag", "name": "Bad:Tag"}},
+                {"name": "c", "from": {"kind": "DockerImage", "name": ""}},  # from.name required: the CRD says so
+            ]
+        },
+    }
+    assert [error.text for error in pull_spec_errors(stream)] == [
+        'spec.tags[a].from.name: Invalid value: "Bad": repository name must be lowercase'
+    ]

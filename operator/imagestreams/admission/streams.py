@@ -21,7 +21,8 @@ from imagestreams.api.imagestream import GROUP, PLURAL
 from imagestreams.core.streamwrite import (
     FieldError,
     SourceCheck,
-    invalid_message,
+    pull_spec_errors,
+    refusal_message,
     refused_source,
     source_checks,
     stream_write,
@@ -82,10 +83,12 @@ class StreamWrites:
         refusals = list(errors)
         for check in checks:
             refusals.extend(self._verify(check, request.user))
-        if not refusals:
+        spec_errors = pull_spec_errors(request.object)
+        if not refusals and not spec_errors:
             return Response()
         name = request.name or str((request.object.get("metadata") or {}).get("name") or "")
-        return Response(allowed=False, code=UNPROCESSABLE, reason="Invalid", message=invalid_message(name, refusals))
+        message = refusal_message(name, refusals, spec_errors)
+        return Response(allowed=False, code=UNPROCESSABLE, reason="Invalid", message=message)
 
     def _verify(self, check: SourceCheck, user: UserInfo) -> list[FieldError]:
         """The Forbidden errors for `check`: none when the review allows it. Failing to ask is a refusal, as in

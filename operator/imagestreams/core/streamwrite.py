@@ -18,10 +18,12 @@ re-applying the same manifests re-imports nothing and bumps nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from imagestreams.api.crd import PULL_SPEC_PATTERN
 from imagestreams.api.imagestream import GROUP, KIND, PLURAL
 
 Json = dict[str, Any]
@@ -241,6 +243,52 @@ def source_checks(
     return checks, tuple(invalid)
 
 
+# library-go's reference errors (pkg/image/internal/reference/reference.go, internal/digest/digest.go).
+_NAME_TOO_LONG = "repository name must not be more than 255 characters"
+_NAME_UPPERCASE = "repository name must be lowercase"
+_INVALID_FORMAT = "invalid reference format"
+_DIGEST_FORMAT = re.compile(r"[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+")
+_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_PULL_SPEC = re.compile(PULL_SPEC_PATTERN)
+NAME_TOTAL_LENGTH_MAX = 255
+
+
+def pull_spec_problem(spec: str) -> str | None:
+    """Why library-go's reference.Parse refuses a pull spec, in its words; None when it parses."""
+    name_and_tag, at, digest = spec.partition("@")
+    if at:
+        if not _DIGEST_FORMAT.fullmatch(digest):
+            return "invalid checksum digest format"
+        algorithm, _, hex_digits = digest.partition(":")
+        if algorithm not in _DIGEST_HEX_LENGTHS:
+            return "unsupported digest algorithm"
+        if len(hex_digits) != _DIGEST_HEX_LENGTHS[algorithm]:
+            return "invalid checksum digest length"
+    if not _PULL_SPEC.fullmatch(name_and_tag):
+        return _NAME_UPPERCASE if _PULL_SPEC.fullmatch(name_and_tag.lower()) else _INVALID_FORMAT
+    name = name_and_tag
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name[: name.rindex(":")]
+    if len(name) > NAME_TOTAL_LENGTH_MAX:
+        return _NAME_TOO_LONG
+    return None
+
+
+def pull_spec_errors(new: Mapping[str, Any]) -> tuple[FieldError, ...]:
+    """ValidateImageStreamTagReference (openshift-apiserver pkg/image/apis/image/validation): every DockerImage
+    `from.name` must parse as a pull spec (library-go reference.Parse), checked on every write of the stream."""
+    errors = []
+    for tag in _tags(new):
+        source = _mapping(tag.get("from")) if isinstance(tag, dict) else {}
+        name = source.get("name")
+        if source.get("kind") != "DockerImage" or not isinstance(name, str) or not name:
+            continue
+        problem = pull_spec_problem(name)
+        if problem is not None:
+            errors.append(invalid_error(f"{_from_path(_text(tag.get('name')))}.name", name, problem))
+    return tuple(errors)
+
+
 def _source_stream(own_name: str, kind: str, name: str) -> str | None:
     """parseFromReference (strategy.go): the stream an ImageStreamTag or ImageStreamImage source names."""
     separator = {"ImageStreamTag": ":", "ImageStreamImage": "@"}.get(kind)
@@ -278,6 +326,18 @@ def invalid_message(name: str, errors: Sequence[FieldError]) -> str:
     generic registry (derived from strategy.go and k8s.io/apiserver rest.BeforeCreate/BeforeUpdate)."""
     inner = f"{PLURAL} {go_quote(name)} is invalid: {_aggregate(errors)}"
     return f"{KIND}.{GROUP} {go_quote(name)} is invalid: : Internal error: {inner}"
+
+
+def refusal_message(name: str, verifier_errors: Sequence[FieldError], spec_errors: Sequence[FieldError]) -> str:
+    """Strategy.Validate's errors as the API server reports them: the TagVerifier's wrapped in one internal error
+    (invalid_message), then ValidateImageStream's field errors, all in one Invalid."""
+    if not spec_errors:
+        return invalid_message(name, verifier_errors)
+    errors = list(spec_errors)
+    if verifier_errors:
+        inner = f"{PLURAL} {go_quote(name)} is invalid: {_aggregate(verifier_errors)}"
+        errors.insert(0, FieldError(f": Internal error: {inner}"))
+    return f"{KIND}.{GROUP} {go_quote(name)} is invalid: {_aggregate(errors)}"
 
 
 def _aggregate(errors: Sequence[FieldError]) -> str:
