@@ -253,6 +253,12 @@ class ImageSummary(_Model):
     manifests: list[ImageManifestSummary] | None = Field(
         None, description="For a multi-arch image kept whole (PreserveOriginal): its children."
     )
+    mirror: str | None = Field(
+        None,
+        description="The mirror repository the image was read from (an ImageDigestMirrorSet or ImageTagMirrorSet "
+        "mirror), when it was not read from its source. dockerImageReference keeps the source's name, as on "
+        "OpenShift.",
+    )
 
 
 class RepositoryImportState(_Model):

@@ -14,6 +14,7 @@ from typing import Any
 
 import kopf
 
+from imagestreams.api import mirrorsets
 from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.health import Health
@@ -114,3 +115,19 @@ async def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, me
 # Watch events only: Kopf writes no state annotations or finalizers on user workloads this way.
 for _group, _version, _plural in KIND_OF_RESOURCE:
     kopf.on.event(_group, _version, _plural)(workload_event)
+
+
+_MIRROR_SET_OF_PLURAL = {kind.plural: kind for kind in mirrorsets.MIRROR_SET_KINDS}
+
+
+async def mirror_set_event(type: str, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any) -> None:
+    # Cluster-scoped: watched whatever namespaces the operator serves. Without the CRDs (a cluster where nobody
+    # installed them) Kopf logs once at start-up that it cannot serve them, and imports run without mirrors;
+    # CRDs installed later are watched from the operator's next start.
+    runtime = _runtime_of(memo)
+    if runtime is not None:
+        runtime.mirror_set_seen(_MIRROR_SET_OF_PLURAL[resource.plural], type, dict(body))
+
+
+for _kind in mirrorsets.MIRROR_SET_KINDS:
+    kopf.on.event(mirrorsets.GROUP, mirrorsets.VERSION, _kind.plural)(mirror_set_event)

@@ -7,18 +7,29 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from lightkube import AsyncClient
+from pydantic import ValidationError
 
 from imagestreams.api.imagestream import ImageManifestSummary, ImageStream, ImageSummary, TagReference
+from imagestreams.api.mirrorsets import DIGEST_MIRROR_SETS, ImageDigestMirrorSet, ImageTagMirrorSet, MirrorSetKind
 from imagestreams.controller.metrics import Metrics
 from imagestreams.core.caches import TTLCache
 from imagestreams.core.fairness import Demand
 from imagestreams.core.keyring import KeyringEntry, lookup
+from imagestreams.core.mirrors import (
+    Lookup,
+    MirrorConfig,
+    Place,
+    Plan,
+    entries_of_digest_sets,
+    entries_of_tag_sets,
+    mirror_config,
+)
 from imagestreams.core.references import ImageReference, InvalidReference, parse_reference
 from imagestreams.core.registrypolicy import RegistryPolicy, split_host_port
 from imagestreams.core.tagorder import prioritize_tags
@@ -66,6 +77,7 @@ RESOLVE_DEADLINE_SECONDS = 120.0
 StreamLookup = Callable[[str, str], ImageStream | None]
 Idle = Callable[[], AbstractAsyncContextManager[None]]
 LookupKey = tuple[object, ...]
+T = TypeVar("T")
 
 
 @dataclass
@@ -85,6 +97,9 @@ class Importer:
     lookups: int = 0  # registry lookups made, for metrics and tests
     clock: Callable[[], float] = time.monotonic  # injectable, so tests move time instead of sleeping
     metrics: Metrics | None = None  # lookup latency
+    # The cluster's registry mirrors as they are now (MirrorSets.config): read at each lookup, so a changed mirror
+    # set applies from the next import on and re-imports nothing by itself.
+    mirrors: Callable[[], MirrorConfig] = MirrorConfig
     # Each lookup for reuse_seconds from when it started (see _remember).
     _recent: TTLCache[LookupKey, ResolvedImage] = field(init=False)
     # Shared by every stream that needs the same lookup, and cancelled when none of them waits for it any more.
@@ -175,26 +190,21 @@ class Importer:
             reference = parse_reference(spec)
         except InvalidReference as error:
             return RepositoryResult(spec, {}, failure=Failure("InvalidSource", str(error)))
-        refusal = self._name_refusal(reference)
+        # OpenShift lists the tags at the source alone (importRepositoryFromDocker); here the tag mirrors are asked
+        # first, so that a disconnected cluster, or a NeverContactSource policy, can import a repository too.
+        plan = self.mirrors().plan(reference, Lookup.TAG)
+        refusal = None if plan.mirrored else self._name_refusal(reference)  # (each place is checked as it is tried)
         if refusal:
             return RepositoryResult(spec, {}, failure=Failure("Forbidden", refusal))
         namespace = stream.metadata.get("namespace", "")
         keyring = await pull_secret_entries(self.kube, namespace)
         insecure = _insecure_stream(stream)
         async with self.idle():  # from here on the pass waits on DNS and the registry: no worker held
-            refusal = await self._address_refusal(reference.api_host)
-            if refusal:
-                return RepositoryResult(spec, {}, failure=Failure("Forbidden", refusal))
-            try:
-                with on_behalf_of(namespace):
-                    available = await self.registry.list_tags(
-                        reference.api_host,
-                        reference.normalized_repository,
-                        credentials=pull_credentials(keyring, reference),
-                        insecure=insecure,
-                    )
-            except RegistryError as error:
-                return RepositoryResult(spec, {}, failure=Failure(error.reason, error.message))
+            available = await self._at_each_place(
+                reference, plan, lambda place: self._list_tags_at(namespace, place, keyring, insecure)
+            )
+            if isinstance(available, Failure):
+                return RepositoryResult(spec, {}, failure=available)
             spec_tags = [tag.name for tag in stream.spec.tags or []]
             chosen, additional = repository_tags_to_import(prioritize_tags(available), spec_tags, limit)
             states = tag_states(stream)
@@ -228,23 +238,77 @@ class Importer:
         known: frozenset[str],
         reuse: bool = False,
     ) -> Outcome:
-        refusal = self._name_refusal(reference) or await self._address_refusal(reference.api_host)
+        """Look the image up at each place the mirror sets give for it, in order, until one has it (openshift-apiserver
+        importer.getManifest): the whole lookup (manifest, index child, config) at that one place."""
+        plan = self.mirrors().plan(reference, Lookup.of(tag_or_digest))
+        return await self._at_each_place(
+            reference,
+            plan,
+            lambda place: self._resolve_at(
+                namespace,
+                reference,
+                place,
+                tag_or_digest,
+                keyring,
+                insecure=insecure,
+                mode=mode,
+                preferred=preferred,
+                known=known,
+                reuse=reuse,
+            ),
+        )
+
+    async def _at_each_place(
+        self, reference: ImageReference, plan: Plan, attempt: Callable[[Place], Awaitable[T | Failure]]
+    ) -> T | Failure:
+        """The first place's answer that is not a Failure; else every failure, in one."""
+        failures: list[tuple[Place, Failure]] = []
+        for place in plan.places:
+            answer = await attempt(place)
+            if not isinstance(answer, Failure):
+                if failures:
+                    logger.debug("%s: found at %s after %d failed place(s)", reference, place.repository, len(failures))
+                return answer
+            failures.append((place, answer))
+        return plan_failure(reference, plan, failures)
+
+    async def _resolve_at(
+        self,
+        namespace: str,
+        source: ImageReference,
+        place: Place,
+        tag_or_digest: str,
+        keyring: list[KeyringEntry],
+        *,
+        insecure: bool,
+        mode: ImportMode,
+        preferred: Platform | None,
+        known: frozenset[str],
+        reuse: bool,
+    ) -> Outcome:
+        """The lookup at one place, with that place's pull secrets and the registry policy for its host. Status keeps
+        the source's spelling with the digest, as OpenShift records dockerImageReference; the mirror goes to the
+        image's summary."""
+        target = place.reference
+        refusal = self._name_refusal(target) or await self._address_refusal(target.api_host)
         if refusal:
             return Failure("Forbidden", refusal)
-        credentials = pull_credentials(keyring, reference)
+        credentials = pull_credentials(keyring, target)
+        # Shared per place: streams naming different sources that lead to the same mirror repository share its lookup.
         key = (
-            reference.api_host,
-            reference.normalized_repository,
+            target.api_host,
+            target.normalized_repository,
             tag_or_digest,
             tuple(candidate.identity for candidate in credentials),
             insecure,
             mode,
             preferred,
         )
+        mirror = place.repository if place.mirror is not None else None
         started = self.clock()
         cached = self._recent.get(key) if reuse else None
         if cached is not None and (cached.complete or cached.digest in known):
-            return Resolved(reference.with_digest(cached.digest), cached.digest, image_summary(cached))
+            return Resolved(source.with_digest(cached.digest), cached.digest, image_summary(cached, mirror))
         # The namespace's requests wait in its own lane of the registry's queue (flights.on_behalf_of).
         with on_behalf_of(namespace) as demand, self._timed() as timing:
             try:
@@ -252,8 +316,8 @@ class Importer:
                     resolved = await self._shared_lookup(
                         key,
                         lambda: self.registry.resolve(
-                            reference.api_host,
-                            reference.normalized_repository,
+                            target.api_host,
+                            target.normalized_repository,
                             tag_or_digest,
                             credentials=credentials,
                             insecure=insecure,
@@ -264,14 +328,32 @@ class Importer:
                         known,
                     )
             except TimeoutError:
-                return self._timed_out(namespace, reference, demand)
+                return self._timed_out(namespace, target, demand)
             except RegistryError as error:
                 return Failure(error.reason, error.message)
             except ValueError as error:
-                return Failure("InvalidSource", f"{reference.exact()}: {error}")
+                return Failure("InvalidSource", f"{target.exact()}: {error}")
             timing.succeeded = True
         self._remember(key, started, resolved)
-        return Resolved(reference.with_digest(resolved.digest), resolved.digest, image_summary(resolved))
+        return Resolved(source.with_digest(resolved.digest), resolved.digest, image_summary(resolved, mirror))
+
+    async def _list_tags_at(
+        self, namespace: str, place: Place, keyring: list[KeyringEntry], insecure: bool
+    ) -> list[str] | Failure:
+        target = place.reference
+        refusal = self._name_refusal(target) or await self._address_refusal(target.api_host)
+        if refusal:
+            return Failure("Forbidden", refusal)
+        try:
+            with on_behalf_of(namespace):
+                return await self.registry.list_tags(
+                    target.api_host,
+                    target.normalized_repository,
+                    credentials=pull_credentials(keyring, target),
+                    insecure=insecure,
+                )
+        except RegistryError as error:
+            return Failure(error.reason, error.message)
 
     @contextlib.contextmanager
     def _timed(self) -> Iterator[_Timing]:
@@ -383,6 +465,74 @@ class Importer:
         return Resolved(item.docker_image_reference, item.image, _summary_in(source, item.image))
 
 
+class MirrorSets:
+    """The cluster's ImageDigestMirrorSets and ImageTagMirrorSets as the watches last delivered them, and the mirror
+    configuration they make, built again at each change (a handful of objects)."""
+
+    def __init__(self) -> None:
+        self._digest_sets: dict[str, ImageDigestMirrorSet] = {}
+        self._tag_sets: dict[str, ImageTagMirrorSet] = {}
+        self._config = MirrorConfig()
+
+    def config(self) -> MirrorConfig:
+        return self._config
+
+    def seen(self, kind: MirrorSetKind, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event: a set added, changed, listed again or deleted."""
+        name = str((body.get("metadata") or {}).get("name") or "")
+        self._forget(kind, name)
+        if event_type != "DELETED":
+            self._take(kind, name, body)
+        self._rebuild()
+
+    def replace(self, kind: MirrorSetKind, bodies: Sequence[Mapping[str, Any]]) -> None:
+        """Every set of the kind, from a fresh list: sets deleted while no watch said so are forgotten."""
+        (self._digest_sets if kind is DIGEST_MIRROR_SETS else self._tag_sets).clear()
+        for body in bodies:
+            self._take(kind, str((body.get("metadata") or {}).get("name") or ""), body)
+        self._rebuild()
+
+    def _forget(self, kind: MirrorSetKind, name: str) -> None:
+        (self._digest_sets if kind is DIGEST_MIRROR_SETS else self._tag_sets).pop(name, None)
+
+    def _take(self, kind: MirrorSetKind, name: str, body: Mapping[str, Any]) -> None:
+        # The API server checks the fields against OpenShift's patterns; a set that still does not parse (a CRD
+        # other than ours) is left out whole rather than half applied.
+        try:
+            if kind is DIGEST_MIRROR_SETS:
+                self._digest_sets[name] = ImageDigestMirrorSet.model_validate(body)
+            else:
+                self._tag_sets[name] = ImageTagMirrorSet.model_validate(body)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+            logger.warning("%s %s is ignored: %s", kind.kind, name, problems)
+
+    def _rebuild(self) -> None:
+        config = mirror_config(
+            entries_of_digest_sets(self._digest_sets[name] for name in sorted(self._digest_sets)),
+            entries_of_tag_sets(self._tag_sets[name] for name in sorted(self._tag_sets)),
+        )
+        if config != self._config:
+            logger.info("registry mirrors: %s", describe_mirrors(config))
+        self._config = config
+
+
+def describe_mirrors(config: MirrorConfig) -> str:
+    """One line for the log: each mirrored source, how many mirrors of each kind, and its policy."""
+    if not config.scopes:
+        return "none"
+    described = []
+    for scope in config.scopes:
+        counts = {lookup: sum(mirror.serves is lookup for mirror in scope.mirrors) for lookup in Lookup}
+        parts = [
+            f"{counts[lookup]} {lookup.value} mirror(s)" for lookup in (Lookup.DIGEST, Lookup.TAG) if counts[lookup]
+        ]
+        if scope.blocked:
+            parts.append("source never contacted")
+        described.append(f"{scope.source} ({', '.join(parts)})")
+    return "; ".join(described)
+
+
 @dataclass
 class _Timing:
     started: float
@@ -393,8 +543,9 @@ MAX_LABELS = 32
 MAX_LABEL_VALUE = 256
 
 
-def image_summary(resolved: ResolvedImage) -> ImageSummary | None:
-    """What status keeps about a newly read image; None when the client read nothing new."""
+def image_summary(resolved: ResolvedImage, mirror: str | None = None) -> ImageSummary | None:
+    """What status keeps about a newly read image, and the mirror repository it was read from (None: its source);
+    None when the client read nothing new."""
     if not resolved.complete:
         return None
     metadata = resolved.metadata
@@ -414,7 +565,9 @@ def image_summary(resolved: ResolvedImage) -> ImageSummary | None:
         else None
     )
     if metadata is None:
-        return ImageSummary(image=resolved.digest, media_type=resolved.media_type, manifests=children or None)
+        return ImageSummary(
+            image=resolved.digest, media_type=resolved.media_type, manifests=children or None, mirror=mirror
+        )
     labels = dict(sorted(metadata.labels.items())[:MAX_LABELS])
     return ImageSummary(
         image=resolved.digest,
@@ -431,6 +584,7 @@ def image_summary(resolved: ResolvedImage) -> ImageSummary | None:
         working_dir=metadata.working_dir,
         user=metadata.user,
         exposed_ports=list(metadata.exposed_ports) or None,
+        mirror=mirror,
     )
 
 
@@ -439,6 +593,20 @@ def _summary_in(stream: ImageStream, digest: str) -> ImageSummary | None:
         if summary.image == digest:
             return summary
     return None
+
+
+def plan_failure(reference: ImageReference, plan: Plan, failures: list[tuple[Place, Failure]]) -> Failure:
+    """Why no place had the image. Without a mirror set the one place's failure as it is; with one, each place's
+    failure in order (and why places were left out), with the reason of the last place tried."""
+    if not plan.mirrored and len(failures) == 1:
+        return failures[0][1]
+    said = [
+        f"{'mirror' if place.mirror else 'source'} {place.repository}: {failure.message}" for place, failure in failures
+    ]
+    said += [f"left out {why}" for why in plan.left_out]
+    if not failures:
+        return Failure("Forbidden", f"{reference.exact()}: no registry may be asked for it ({'; '.join(said)})")
+    return Failure(failures[-1][1].reason, f"{reference.exact()}, mirrored under {plan.scope}: {'; '.join(said)}")
 
 
 def pull_credentials(keyring: list[KeyringEntry], reference: ImageReference) -> tuple[Credentials, ...]:

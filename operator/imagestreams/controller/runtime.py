@@ -21,9 +21,10 @@ from typing import Any
 import httpx2
 from lightkube import ApiError, AsyncClient
 
+from imagestreams.api.mirrorsets import MIRROR_SET_KINDS, MirrorSetKind
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller import logs
-from imagestreams.controller.importer import Importer
+from imagestreams.controller.importer import Importer, MirrorSets
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
 from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
@@ -34,6 +35,7 @@ from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.access import PullAccess
 from imagestreams.kube.events import post_event
 from imagestreams.kube.health import api_answers, api_server_endpoints
+from imagestreams.kube.mirrorsets import list_mirror_sets
 from imagestreams.kube.streams import StaleStream, list_stream_keys, list_streams
 from imagestreams.kube.workloads import list_workloads
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
@@ -99,6 +101,7 @@ class Runtime:
                 request_observer=metrics.registry_request,
             )
         )
+        self.mirror_sets = MirrorSets()
         importer = Importer(
             registry=self.registry,
             kube=self.kube,
@@ -109,6 +112,7 @@ class Runtime:
             idle=self.queue.idle,
             clock=clock,
             metrics=metrics,
+            mirrors=self.mirror_sets.config,
         )
         self.reconciler = Reconciler(
             cache=self.cache,
@@ -180,6 +184,11 @@ class Runtime:
         key = self.triggers.observe(kind, event_type or "", body)
         if key is not None:
             self.workload_queue.add(key)
+
+    def mirror_set_seen(self, kind: MirrorSetKind, event_type: str | None, body: dict[str, Any]) -> None:
+        """A mirror set watch event. Nothing is imported again for it: the next scheduled or requested import of an
+        image under its sources uses it (a mirror holds the same images, so what was imported stays right)."""
+        self.mirror_sets.seen(kind, event_type, body)
 
     def _wake_followers(self, key: StreamKey) -> None:
         # Streams that copy a tag from this one may now find it; workloads that follow it may need a new image.
@@ -375,6 +384,17 @@ class Runtime:
             await self._compare_streams()
             for kind in WorkloadKind:
                 await self._compare_workloads(kind)
+            for mirror_kind in MIRROR_SET_KINDS:
+                await self._compare_mirror_sets(mirror_kind)
+
+    async def _compare_mirror_sets(self, kind: MirrorSetKind) -> None:
+        try:
+            listed = await list_mirror_sets(self.kube, kind)
+        except Exception as error:  # the next comparison tries again
+            logger.warning("listing %s objects to compare with the cache failed: %s", kind.kind, error)
+            return
+        if listed is not None:  # None: the CRD is not installed (Kopf said so once at start-up)
+            self.mirror_sets.replace(kind, listed)
 
     async def _compare_streams(self) -> None:
         before = {key: version_of(body) for key, body in self.cache.bodies.items()}
