@@ -710,3 +710,174 @@ def test_output_names_after_tagging(cli: Cli) -> None:
     cli.push("v1")
     out = cli.ok("tag", "--insecure", cli.pull_spec("v1"), "app:v1", "app:v2", "-o", "name")
     assert out == "imagestream.image.openshift.io/app\nimagestream.image.openshift.io/app\n"
+
+
+# --- -o jsonpath, describe --show-events, -l, --dry-run (issue 13, item 4) ------------------------------------------
+
+
+def labelled_stream(cli: Cli, name: str, labels: dict[str, str]) -> None:
+    metadata = {"name": name, "namespace": cli.namespace, "labels": labels}
+    apply(cli.cluster, {"apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": metadata})
+
+
+def resource_version(cli: Cli, kind: str, name: str) -> str:
+    version: str = get(cli.cluster, kind, cli.namespace, name)["metadata"]["resourceVersion"]
+    return version
+
+
+def test_jsonpath_output_on_read_and_write_verbs(cli: Cli) -> None:
+    first = cli.push("v1")
+    cli.imported({"v1": first})
+    template = '{range .items[*]}{.image}{" "}{.usedBy}{"\\n"}{end}'
+    assert cli.ok("history", "app:v1", "-o", f"jsonpath={template}") == f"{first} []\n"
+    written = cli.ok("tag", "app:v1", "app:copy", "-o", 'jsonpath={.spec.tags[?(@.name=="copy")].from.name}')
+    assert written == f"app@{first}"
+    assert cli.ok("set-image-lookup", "app", "-o", "jsonpath", "--template={.spec.lookupPolicy.local}") == "true"
+    as_json = cli.ok("set-image-lookup", "app", "--enabled=false", "-o", "jsonpath-as-json={.metadata.name}")
+    assert json.loads(as_json) == ["app"]
+    assert cli.fails("history", "app:v1", "-o", "jsonpath={.items[").startswith(
+        "error: error parsing jsonpath {.items[, unterminated array"
+    )
+    assert "Go's text/template cannot be reproduced" in cli.fails("tag", "-d", "app:copy", "-o", "go-template={{.}}")
+    assert [t["name"] for t in cli.stream()["spec"]["tags"]] == ["v1", "copy"]  # -o is checked before writing
+    missing = cli.fails(
+        "rollback", "app:v1", "--to", "0", "-o", "jsonpath={.nope}", "--allow-missing-template-keys=false"
+    )
+    assert "nope is not found" in missing
+
+
+def test_describe_show_events_lists_the_streams_events(cli: Cli) -> None:
+    cli.imported({"v1": cli.push("v1")})
+    labelled_stream(cli, "quiet", {"team": "web"})
+    uid = cli.stream()["metadata"]["uid"]
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "app.test-event", "namespace": cli.namespace},
+        "involvedObject": {
+            "apiVersion": "image.openshift.io/v1",
+            "kind": "ImageStream",
+            "name": "app",
+            "namespace": cli.namespace,
+            "uid": uid,
+        },
+        "type": "Warning",
+        "reason": "ImportFailed",
+        "message": "tag v9: the registry said no",
+        "source": {"component": "imagestream-operator"},
+        "firstTimestamp": "2020-01-01T00:00:00Z",
+        "lastTimestamp": "2020-01-02T00:00:00Z",
+        "count": 2,
+    }
+    kubectl(cli.cluster, "create", "-f", "-", stdin=json.dumps(event))
+    plain = cli.ok("describe", "is", "app")
+    shown = cli.ok("describe", "is", "app", "--show-events")
+    layout, events_text = shown[: shown.index("Events:")], shown[shown.index("Events:") :]
+    assert normalize(layout, cli) == normalize(plain, cli)  # oc's layout unchanged, the events after it
+    events = events_text.splitlines()
+    assert events[0] == "Events:"
+    assert events[1].split() == ["Type", "Reason", "Age", "From", "Message"]
+    row = [cell for cell in next(line for line in events if "ImportFailed" in line).split("\t") if cell]
+    assert (row[0], row[1], row[3], row[4]) == (
+        "  Warning",
+        "ImportFailed",
+        "imagestream-operator",
+        "tag v9: the registry said no",
+    )
+    assert re.fullmatch(r"\d+y\d*d? \(x2 over \d+y\d*d?\)", row[2]), row
+    quiet = cli.ok("describe", "is", "-l", "team=web", "--show-events")
+    assert quiet.startswith("Name:\t\t\tquiet\n") and quiet.endswith("Events:\t<none>\n")
+
+
+def test_selectors_pick_the_workloads_and_streams(cli: Cli) -> None:
+    cli.imported({"v1": cli.push("v1")})
+    for name, tier in (("web", "front"), ("api", "front"), ("batch", "back")):
+        body = deployment(cli.namespace, name, [name])
+        body["metadata"]["labels"] = {"tier": tier}
+        apply(cli.cluster, body)
+    out = cli.ok("set-triggers", "deploy", "-l", "tier=front", "--from-image=app:v1")
+    assert out == "deployment.apps/api triggers updated\ndeployment.apps/web triggers updated\n"
+    assert annotation(cli, "deployment", "web") and annotation(cli, "deployment", "api")
+    assert annotation(cli, "deployment", "batch") is None
+    listed = cli.ok("set", "triggers", "deployments", "-l", "tier in (front)")
+    assert [line.split()[:2] for line in listed.splitlines()[1:]] == [
+        ["deployments/api", "config"],
+        ["deployments/api", "image"],
+        ["deployments/web", "config"],
+        ["deployments/web", "image"],
+    ]
+    assert cli.fails("set-triggers", "deploy/web", "-l", "tier=front", "--auto") == (
+        "error: name cannot be provided when a selector is specified\n"
+    )
+    nothing = cli("set-triggers", "deploy", "-l", "tier=nowhere", "--auto")
+    assert (nothing.status, nothing.out, nothing.err) == (0, "", f"No resources found in {cli.namespace} namespace.\n")
+    # The selector is the API server's to parse, as with kubectl.
+    assert cli.fails("set-triggers", "deploy", "-l", "tier==in=(", "--auto") == (
+        "error: found '=', expected: ',' or 'end of string'\n"
+    )
+
+    labelled_stream(cli, "labelled", {"team": "web"})
+    assert cli.ok("set-image-lookup", "-l", "team=web") == (
+        "imagestream.image.openshift.io/labelled image lookup updated\n"
+    )
+    assert cli.stream("labelled")["spec"]["lookupPolicy"] == {"local": True}
+    assert cli.stream()["spec"].get("lookupPolicy", {}).get("local") is not True
+    assert cli.ok("set-image-lookup", "-l", "team=web", "--list") == "NAME      LOCAL\nlabelled  true\n"
+    assert cli.ok("set-image-lookup", "deploy", "-l", "tier=back") == "deployment.apps/batch image lookup updated\n"
+    assert cli.ok("set-image-lookup", "deploy", "-l", "tier", "--list") == (
+        "NAME               LOCAL\ndeployments/api    false\ndeployments/batch  true\ndeployments/web    false\n"
+    )
+
+
+def test_dry_runs_show_the_change_and_write_nothing(cli: Cli) -> None:
+    first = cli.push("v1")
+    cli.imported({"v1": first})
+    second = cli.push("v1")
+    cli.ok("import-image", "app:v1")
+    apply(cli.cluster, deployment(cli.namespace, "web", ["web"]))
+    stream_version = resource_version(cli, "imagestream", "app")
+    web_version = resource_version(cli, "deployment", "web")
+
+    def unchanged() -> None:
+        assert resource_version(cli, "imagestream", "app") == stream_version
+        assert resource_version(cli, "deployment", "web") == web_version
+        assert "new" not in kubectl(cli.cluster, "get", "imagestreams", "-n", cli.namespace, "-o", "name")
+
+    for mode in ("client", "server"):
+        note = " (dry run)" if mode == "client" else " (server dry run)"
+        dry = f"--dry-run={mode}"
+        assert cli.ok("tag", cli.pull_spec("v1"), "app:v2", "--insecure", dry) == (
+            f"Tag app:v2 set to {cli.pull_spec('v1')}{note}.\n"
+        )
+        tagged = yaml.safe_load(cli.ok("tag", cli.pull_spec("v1"), "new:v1", dry, "-o", "yaml"))
+        assert (tagged["metadata"]["name"], tagged["spec"]["tags"][0]["name"]) == ("new", "v1")
+        deleted = yaml.safe_load(cli.ok("tag", "-d", "app:v1", dry, "-o", "yaml"))
+        assert deleted["spec"]["tags"] == [] or "tags" not in deleted["spec"]
+        assert [t["tag"] for t in deleted["status"].get("tags") or []] == []
+        triggered = yaml.safe_load(cli.ok("set-triggers", "deploy/web", "--from-image=app:v1", dry, "-o", "yaml"))
+        assert json.loads(triggered["metadata"]["annotations"][TRIGGERS])[0]["from"]["name"] == "app:v1"
+        assert cli.ok("set-image-lookup", "app", "deploy/web", dry) == (
+            f"imagestream.image.openshift.io/app image lookup updated{note}\n"
+            f"deployment.apps/web image lookup updated{note}\n"
+        )
+        pinned = yaml.safe_load(cli.ok("rollback", "app:v1", dry, "-o", "yaml"))
+        assert pinned["spec"]["tags"][0]["from"] == {"kind": "ImageStreamImage", "name": f"app@{first}"}
+        assert cli.ok("rollback", "app:v1", dry).startswith(f"Tag app:v1 set to app@{first} (history entry 1){note}.\n")
+        requested = yaml.safe_load(cli.ok("import-image", "app:v1", "--scheduled", dry, "-o", "yaml"))
+        assert requested["spec"]["tags"][0]["importPolicy"]["scheduled"] is True
+        unchanged()
+    assert cli.fails("resume", "app:v1", "--dry-run=client").startswith("error: app:v1 is not pinned by a rollback")
+    # Only the server knows the limits of metadata.name: a client dry run shows the object, a server one refuses it.
+    long_name = "a" * 300
+    assert cli.ok("tag", cli.pull_spec("v1"), f"{long_name}:v1", "--dry-run=client", "-o", "name") == (
+        f"imagestream.image.openshift.io/{long_name}\n"
+    )
+    assert "must be no more than 253 characters" in cli.fails(
+        "tag", cli.pull_spec("v1"), f"{long_name}:v1", "--dry-run=server"
+    )
+    # A bare --dry-run is kubectl's client dry run (import-image keeps oc's meaning: validated by the server).
+    assert cli.ok("tag", "--dry-run", "app:v1", "app:x") == f"Tag app:x set to app@{second} (dry run).\n"
+    cli.ok("rollback", "app:v1")
+    resumed = yaml.safe_load(cli.ok("resume", "app:v1", "--dry-run=server", "-o", "yaml"))
+    assert resumed["spec"]["tags"][0]["from"] == {"kind": "DockerImage", "name": cli.pull_spec("v1")}
+    assert cli.spec_tag("v1")["from"]["kind"] == "ImageStreamImage"

@@ -10,7 +10,8 @@ import sys
 import pytest
 import yaml
 
-from imagestreams.cli.app import Progress, build_parser, normalize_argv, run
+from imagestreams.cli.app import build_parser, normalize_argv, run
+from imagestreams.cli.commands.import_image import Progress
 from imagestreams.cli.errors import CliError
 from imagestreams.cli.output import qualified_name, render, render_document
 

@@ -386,6 +386,10 @@ def describe_image(view: ImageView, now: datetime.datetime) -> str:
     return tabwrite(text)
 
 
+def stream_not_found(stream: str) -> NotFound:
+    return NotFound(f'imagestreams.image.openshift.io "{stream}" not found')
+
+
 def istag_not_found(stream: str, tag: str) -> NotFound:
     return NotFound(f'imagestreamtags.image.openshift.io "{stream}:{tag}" not found')
 

@@ -21,7 +21,7 @@ from imagestreams.cli.describe import istag_not_found, spec_tags, status_tags, s
 from imagestreams.cli.errors import CliError
 from imagestreams.cli.humanize import age, parse_time
 from imagestreams.cli.tabwriter import table
-from imagestreams.cli.tagging import ROLLED_BACK_ANNOTATION
+from imagestreams.cli.tagging import ROLLED_BACK_ANNOTATION, with_tag
 from imagestreams.core.jsonlimits import load_json
 from imagestreams.core.triggers import (
     CONTAINERS,
@@ -236,6 +236,27 @@ def choose_entry(stream: ImageStream, tag: str, to: str | None) -> tuple[int, Ta
             f"entry {index} of {name} has no image digest (the tag is a reference), so the tag cannot be pinned to it"
         )
     return index, item
+
+
+def parse_stream_tag(text: str) -> tuple[str, str]:
+    """`NAME:TAG` of history, rollback and resume; the tag defaults to latest."""
+    stream, _, tag = text.partition(":")
+    if not stream or "@" in text:
+        raise CliError(f'"{text}" must be of the form <stream_name>:<tag>')
+    return stream, tag or "latest"
+
+
+def find_spec_tag(body: Mapping[str, Any], stream: str, tag: str) -> dict[str, Any]:
+    """The spec tag as written; NotFound in the API server's words when the stream has none of that name."""
+    for raw in (body.get("spec") or {}).get("tags") or []:
+        if raw.get("name") == tag:
+            return dict(raw)
+    raise istag_not_found(stream, tag)
+
+
+def spec_tag_patch(body: Mapping[str, Any], new_tag: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch replacing the spec tag of that name (spec.tags is a list, so the whole list is written)."""
+    return {"spec": {"tags": with_tag((body.get("spec") or {}).get("tags") or [], new_tag)}}
 
 
 def _saved_source(raw: Mapping[str, Any]) -> dict[str, Any]:

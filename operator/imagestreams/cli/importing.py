@@ -284,6 +284,12 @@ def new_stream_body(plan: ImportPlan, request: str) -> dict[str, Any]:
     return body
 
 
+def import_request_pending(body: Mapping[str, Any]) -> bool:
+    """Whether the stream carries an import request the operator has not acted on yet."""
+    request = ((body.get("metadata") or {}).get("annotations") or {}).get(IMPORT_REQUEST_ANNOTATION)
+    return bool(request) and request != (body.get("status") or {}).get("importRequest")
+
+
 def request_acted_on(body: Mapping[str, Any], request: str) -> bool:
     """True once the operator has recorded this import request in status."""
     return ((body.get("status") or {}).get("importRequest")) == request

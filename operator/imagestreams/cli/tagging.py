@@ -247,6 +247,13 @@ def needs_resolution(source: Source, options: TagOptions) -> bool:
     return source.kind == IMAGE_STREAM_TAG and not options.alias
 
 
+def newest_item(body: Mapping[str, Any], tag: str) -> Mapping[str, Any] | None:
+    """The first history entry of a tag in a stream's status, None when the tag has none."""
+    entries = [entry for entry in (body.get("status") or {}).get("tags") or [] if entry.get("tag") == tag]
+    newest: Mapping[str, Any] | None = ((entries[0].get("items") or [None])[0]) if entries else None
+    return newest
+
+
 def resolve_stream_tag(source: Source, newest: Mapping[str, Any] | None) -> Source:
     """Turn an ImageStreamTag source into what it points at: `<stream>@<digest>`, or a pull spec without digest.
 

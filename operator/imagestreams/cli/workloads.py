@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,37 @@ def parse_workload(text: str, verb: str) -> WorkloadRef:
     if kind is None:
         raise CliError(f"{kind_text}/{name} does not support {verb}: only {SUPPORTED} do")
     return WorkloadRef(kind, name)
+
+
+def workload_ref(kind: WorkloadKind, body: Mapping[str, Any]) -> WorkloadRef:
+    return WorkloadRef(kind, str(body["metadata"]["name"]))
+
+
+def parse_types(texts: Sequence[str]) -> list[str]:
+    """Resource types as kubectl takes them with a selector: `deploy,sts` or `deploy sts`; never TYPE/NAME."""
+    types: list[str] = []
+    for text in texts:
+        for kind in text.split(","):
+            if "/" in kind:
+                raise CliError("name cannot be provided when a selector is specified")
+            if kind:
+                types.append(kind)
+    return types
+
+
+def parse_workload_types(texts: Sequence[str], verb: str) -> tuple[WorkloadKind, ...]:
+    """The workload kinds named for a selector (`deployments`, `deploy,sts`, `cronjobs.batch`), in order."""
+    types = parse_types(texts)
+    if not types:
+        raise CliError(f"-l selects among resources of a type: name one or more of {SUPPORTED}")
+    kinds: list[WorkloadKind] = []
+    for text in types:
+        kind = WORKLOAD_NAMES.get(text.lower())
+        if kind is None:
+            raise CliError(f"{text} does not support {verb}: only {SUPPORTED} do")
+        if kind not in kinds:
+            kinds.append(kind)
+    return tuple(kinds)
 
 
 def template_metadata_path(kind: WorkloadKind) -> tuple[str, ...]:
