@@ -34,6 +34,7 @@ bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.
 	$(PY) bench/orphans.py
 	$(PY) bench/self_healing.py
 	$(PY) bench/isolation.py
+	$(PY) bench/admission_latency.py
 
 image: setup-python  ## the operator image without Docker (build/image: OCI layout, SBOM, digest); REGISTRY=host/repo[:tag] pushes it
 	$(PY) -m imagestreams.imagebuild $(if $(REGISTRY),--push $(REGISTRY)) $(if $(SOURCE_URL),--source-url $(SOURCE_URL))

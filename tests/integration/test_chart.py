@@ -84,13 +84,16 @@ def test_lint(values: dict[str, Any] | None) -> None:
 
 def test_defaults_render_one_cluster_wide_operator_with_exactly_the_shipped_rules() -> None:
     objects = render()
+    webhooks = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Service"]  # with their rights:
+    webhook_rights = ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]  # tests/unit/test_chart_render.py
     assert sorted(o["kind"] for o in objects) == sorted(
         ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"] + ["ClusterRole"] * 4
-    )
+        + webhooks + webhook_rights
+    )  # fmt: skip
     # Every rule but reading secrets cluster-wide; that one is a role of its own, bound per namespace.
     assert rules_of(objects, "ClusterRole", FULLNAME) == cluster_wide_rules(secrets=False)
     assert rules_of(objects, "ClusterRole", f"{FULLNAME}-pull-secrets") == PULL_SECRET_RULES
-    assert find(objects, "RoleBinding") == []
+    assert find(objects, "RoleBinding", f"{FULLNAME}-pull-secrets") == []
     (binding,) = find(objects, "ClusterRoleBinding", FULLNAME)
     assert binding["roleRef"]["name"] == FULLNAME
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": FULLNAME, "namespace": "ops"}]
@@ -128,18 +131,21 @@ def test_the_cluster_roles_are_templates_equal_to_the_generated_ones_and_crds_ho
     assert find(render({"clusterRoles": {"create": False}}), "ClusterRole") == [
         *find(objects, "ClusterRole", FULLNAME),
         *find(objects, "ClusterRole", f"{FULLNAME}-pull-secrets"),
+        *find(objects, "ClusterRole", f"{FULLNAME}-webhooks"),
     ]
 
 
 def test_namespaced_mode_renders_a_role_per_namespace_and_only_access_reviews_cluster_wide() -> None:
     objects = render({"watchNamespaces": ["team-a", "team-b"], "clusterRoles": {"create": False}})
-    roles = find(objects, "Role")
+    roles = find(objects, "Role", FULLNAME)
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(r["rules"] == namespaced_rules() for r in roles)
-    bindings = find(objects, "RoleBinding")
+    bindings = find(objects, "RoleBinding", FULLNAME)
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     assert all(b["subjects"][0] == {"kind": "ServiceAccount", "name": FULLNAME, "namespace": "ops"} for b in bindings)
-    assert [r["metadata"]["name"] for r in find(objects, "ClusterRole")] == [f"{FULLNAME}-access-reviews"]
+    # Besides the webhooks' own (their two configurations by name, tests/unit/test_chart_render.py).
+    cluster_roles = [r["metadata"]["name"] for r in find(objects, "ClusterRole")]
+    assert cluster_roles == [f"{FULLNAME}-access-reviews", f"{FULLNAME}-webhooks"]
     assert rules_of(objects, "ClusterRole", f"{FULLNAME}-access-reviews") == cluster_scoped_rules()
     assert cluster_scoped_rules() == [
         {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}
@@ -147,7 +153,7 @@ def test_namespaced_mode_renders_a_role_per_namespace_and_only_access_reviews_cl
     assert container_env(objects)["IMAGESTREAMS_NAMESPACES"] == "team-a,team-b"
     without = render({"watchNamespaces": ["team-a"], "rbac": {"subjectAccessReviews": False}})
     assert find(without, "ClusterRole", f"{FULLNAME}-access-reviews") == []
-    assert find(without, "ClusterRoleBinding") == []
+    assert find(without, "ClusterRoleBinding", f"{FULLNAME}-access-reviews") == []
 
 
 @pytest.mark.parametrize("kind", ["ConfigMap", "Secret"])
@@ -190,8 +196,9 @@ def test_replicas_and_switched_off_parts() -> None:
     assert deployment["spec"]["replicas"] == 0
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
-    # The image-puller and aggregated roles, and the metrics Service.
-    assert {o["kind"] for o in objects} == {"Deployment", "ClusterRole", "Service"}
+    # The image-puller and aggregated roles, the metrics and webhook Services, and the webhook configurations.
+    webhooks = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+    assert {o["kind"] for o in objects} == {"Deployment", "ClusterRole", "Service", *webhooks}
     assert find(objects, "ClusterRole", FULLNAME) == []
 
 
@@ -213,8 +220,8 @@ def test_the_deployment_rendered_for_the_plain_manifests_uses_deploys_service_ac
 # --- against the apiserver ---------------------------------------------------------------------------------
 
 
-def test_the_cluster_scoped_rules_are_exactly_those_the_apiserver_does_not_namespace(cluster: LocalCluster) -> None:
-    cluster_scoped = set(kubectl(cluster, "api-resources", "--namespaced=false", "-o", "name").split())
+def test_the_cluster_scoped_rules_are_exactly_those_the_apiserver_does_not_namespace(crds: LocalCluster) -> None:
+    cluster_scoped = set(kubectl(crds, "api-resources", "--namespaced=false", "-o", "name").split())
     for rule in OPERATOR_RULES:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
@@ -226,7 +233,9 @@ def test_the_cluster_scoped_rules_are_exactly_those_the_apiserver_does_not_names
 
 def test_rendered_chart_passes_a_server_side_dry_run(crds: LocalCluster, solo_namespace: str) -> None:
     network_policy = {"networkPolicy": {"enabled": True, "apiServerCIDRs": ["127.0.0.1/32"]}}
-    for values in ({}, {"watchNamespaces": [solo_namespace]}, network_policy):
+    # Watching the release namespace and another (the webhooks never cover the operator's own namespace).
+    namespaced = {"watchNamespaces": [solo_namespace, "default"]}
+    for values in ({}, namespaced, network_policy):
         manifests = helm(
             "template", "dry", str(CHART), "-n", solo_namespace, "--include-crds", "--kube-version", kube_version(),
             "--values", "-", stdin=yaml.safe_dump(values),
@@ -247,6 +256,11 @@ class ChartOperator(OperatorProcess):
         # The console script of this checkout stands in for the image's.
         executable = Path(sys.executable).parent / container["command"][0]
         self.command = [str(executable), *container.get("args", [])]
+
+
+# The chart's pod never runs here (no kubelet), so nothing would serve the webhook Service and every stream write
+# would be refused: the installs below leave the webhooks out. test_helm_e2e.py runs them, on a node.
+NO_WEBHOOKS = {"webhooks": {"enabled": False}}
 
 
 class Release:
@@ -382,6 +396,7 @@ def test_cluster_wide_install_runs_the_operator_under_its_service_account(
             "verbose": True,
             "clusterRoles": {"create": False},
             "pullSecrets": {"namespaces": [solo_namespace]},
+            **NO_WEBHOOKS,
         }
     )
     assert "Cluster-wide mode" in release.notes
@@ -429,7 +444,8 @@ def test_namespaced_install_cannot_read_secrets_elsewhere_and_still_works(
     kubectl(crds, "create", "namespace", other)
     try:
         watched = [solo_namespace, other]
-        release.install({"watchNamespaces": watched, "settings": TEST_SETTINGS, "clusterRoles": {"create": False}})
+        release.install({"watchNamespaces": watched, "settings": TEST_SETTINGS, "clusterRoles": {"create": False},
+                         **NO_WEBHOOKS})  # fmt: skip
         assert f"Namespaced mode: it watches only {solo_namespace}, {other}" in release.notes
         assert can_i(crds, release, "list", "secrets", "--all-namespaces").splitlines()[0] == "no"
         assert can_i(crds, release, "list", "secrets", "-n", "default").splitlines()[0] == "no"

@@ -1,18 +1,23 @@
 """The chart installed for real on the local node, with the operator image `make image` builds.
 
 `helm install` into a namespace that enforces the restricted Pod Security level; the operator pod runs Ready (its
-probes pass), imports a tag and rolls a triggered Deployment whose pods print their image's content; a new image
-reaches new pods; with two replicas and leader election the standby takes over from a deleted leader and acts;
-`helm upgrade` restarts the pod with a changed setting, and `helm uninstall` leaves only what docs/install.md says.
+probes pass), serves its admission webhooks behind their Service with the CA bundle it made (a Pod created with a
+short name gets the stream's digest), imports a tag and rolls a triggered Deployment whose pods print their image's
+content; a new image reaches new pods; with two replicas and leader election the standby takes over from a deleted
+leader and acts; `helm upgrade` restarts the pod with a changed setting, and `helm uninstall` leaves only what
+docs/install.md says.
 
 The harness's API server and registries listen on 127.0.0.1 and there is no kube-proxy, so the operator pod runs
 with the chart's hostNetwork, apiServer and metrics.address values (docs/install.md, "A cluster without kube-proxy"),
+its webhook port is a free port of the node, the API server reaches the webhook Service at its EndpointSlice address
+(--enable-aggregator-routing),
 in the RuntimeClass that Pod Security admission exempts (hostNetwork is allowed by the privileged level only). That
 the chart's normal pod passes `restricted` on its own is checked separately, by a server-side dry run.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -28,6 +33,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Pod
 from prometheus_client.parser import text_string_to_metric_families
 
+from imagestreams.api.webhooks import LOOKUP_PATH
 from imagestreams.imagebuild.build import build
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from imagestreams.localcluster.controlplane import HOST_NETWORK_RUNTIME_CLASS
@@ -89,6 +95,19 @@ class Release:
     def all_pods(self) -> list[Pod]:
         return list(self.admin.list(Pod, namespace=self.namespace))
 
+    def diagnosis(self) -> str:
+        """The pods' description and their operator's last log lines, the previous run's too (a crash loop)."""
+        text = kubectl(self.cluster, "describe", "pods", "-n", self.namespace, check=False)
+        account = f"--as=system:serviceaccount:{self.namespace}:{self.fullname}"
+        text += kubectl(self.cluster, "auth", "can-i", "--list", "-n", self.namespace, account, check=False)
+        for pod in self.all_pods():
+            assert pod.metadata is not None and pod.metadata.name is not None
+            for previous in ("", "--previous"):
+                logs = kubectl(self.cluster, "logs", pod.metadata.name, "-n", self.namespace, "--tail=30",
+                               *([previous] if previous else []), check=False)  # fmt: skip
+                text += f"\n--- logs {pod.metadata.name} {previous}\n{logs}"
+        return text
+
     def lease_holder(self) -> str:
         try:
             lease = self.admin.get(Lease, LEASE, namespace=self.namespace)
@@ -113,15 +132,17 @@ def release(crds: LocalCluster, admin: Client, solo_namespace: str) -> Iterator[
         kubectl(crds, "delete", "namespace", namespace, "--wait=false")
 
 
-def host_network_values(cluster: LocalCluster, metrics_port: int) -> dict[str, Any]:
+def host_network_values(cluster: LocalCluster, metrics_port: int, webhook_port: int | None = None) -> dict[str, Any]:
     """What any operator pod needs in the local cluster, whose API server and registries listen on 127.0.0.1 and
     which has no kube-proxy: the node's network and the API server's address (docs/install.md, "A cluster without
-    kube-proxy"), its server on a free port of the node, and loopback registries allowed."""
+    kube-proxy"), its servers on free ports of the node, and loopback registries allowed."""
     return {
         "hostNetwork": True,
         "apiServer": {"host": "127.0.0.1", "port": str(urlsplit(cluster.server).port)},
         # Servers on this machine listen on 127.0.0.1 only; the probes then ask there.
         "metrics": {"port": metrics_port, "address": "127.0.0.1"},
+        # Every address of the node: the API server calls the webhooks at the pod's IP, the node's.
+        "webhooks": {"port": webhook_port or free_port()},
         "settings": {"loopbackRegistries": True},
     }
 
@@ -184,6 +205,24 @@ def roll_to(cluster: LocalCluster, admin: Client, namespace: str, digest: str, c
     logs = eventually(lambda: kubectl(cluster, "logs", name, "-n", namespace), 10, f"output of {name}")
     assert logs == content
     return seconds
+
+
+def stream_writes_admitted(cluster: LocalCluster, namespace: str) -> bool:
+    """A server-side dry run of a stream create passes the release's stream webhooks (failurePolicy Fail): they are
+    served, behind a ready endpoint of their Service, with a CA bundle the API server trusts."""
+    probe = {"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+             "metadata": {"name": f"probe-{uuid.uuid4().hex[:6]}", "namespace": namespace}}  # fmt: skip
+    answer = kubectl(cluster, "create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe), check=False)
+    return answer.endswith("created (server dry run)\n")
+
+
+def ca_bundles(cluster: LocalCluster, configuration: str) -> set[str]:
+    """The caBundle of every webhook of the release's two configurations."""
+    bundles = set()
+    for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+        body = json.loads(kubectl(cluster, "get", kind, configuration, "-o", "json"))
+        bundles |= {webhook["clientConfig"].get("caBundle", "") for webhook in body["webhooks"]}
+    return bundles
 
 
 def request_import(cluster: LocalCluster, namespace: str) -> None:
@@ -277,7 +316,10 @@ def test_helm_install_upgrade_and_uninstall_run_the_operator_on_the_node(
     assert 'violates PodSecurity "restricted' in refused  # enforced: only the exempt RuntimeClass gets through
     started = time.monotonic()
     release.apply("install", values)
-    (operator_pod,) = eventually(lambda: only_pods(release, 1, ready), POD_TIMEOUT, "the operator pod to be Ready")
+    try:
+        (operator_pod,) = eventually(lambda: only_pods(release, 1, ready), POD_TIMEOUT, "the operator pod to be Ready")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{release.diagnosis()}") from None
     timings["install to operator Ready"] = time.monotonic() - started
     assert operator_pod.spec is not None
     assert operator_pod.spec.nodeName == node.name
@@ -287,17 +329,38 @@ def test_helm_install_upgrade_and_uninstall_run_the_operator_on_the_node(
     assert operator_pod.status is not None and operator_pod.status.containerStatuses
     assert operator_pod.status.containerStatuses[0].imageID.endswith(operator_image.digest)
 
-    # 2. A stream and a triggered Deployment whose container prints its image's content.
+    # 2. The admission webhooks (the chart's default): the operator made its CA and filled the CA bundle of both
+    # configurations; the API server calls them through the Service, at the pod's EndpointSlice address.
+    eventually(lambda: stream_writes_admitted(cluster, watched), 30, "a stream write admitted by the webhooks")
+    timings["install to the first admission through the webhook Service"] = time.monotonic() - started
+    secret = json.loads(kubectl(cluster, "get", "secret", f"{release.fullname}-webhook-tls", "-n", namespace,
+                                "-o", "json"))  # fmt: skip
+    assert ca_bundles(cluster, release.fullname) == {secret["data"]["trusted-ca.crt"]}
+    assert base64.b64decode(secret["data"]["trusted-ca.crt"]).startswith(b"-----BEGIN CERTIFICATE-----")
+    slices = json.loads(kubectl(cluster, "get", "endpointslices", "-n", namespace, "-o", "json",
+                                "-l", f"kubernetes.io/service-name={release.fullname}-webhook"))["items"]  # fmt: skip
+    addresses = {a for s in slices for e in s.get("endpoints") or [] for a in e["addresses"]}
+    assert addresses == {operator_pod.status.podIP}, (addresses, operator_pod.status.podIP)
+
+    # 3. A stream with local lookup and a triggered Deployment whose container prints its image's content; a Pod
+    # created with the short name app:latest is stored with the tag's digest pull spec.
     contents = {version: f"content {version} {uuid.uuid4()}\n" for version in ("v1", "v2", "v3", "v4")}
     v1 = push_content(plain_registry, node, repository, contents["v1"])
-    apply_stream(cluster, watched, "app", [insecure_tag("latest", f"{plain_registry.host}/{repository}:latest")])
-    wait_for_tag(cluster, watched, "app", "latest", image=v1)
+    apply_stream(cluster, watched, "app", [insecure_tag("latest", f"{plain_registry.host}/{repository}:latest")],
+                 lookupPolicy={"local": True})  # fmt: skip
+    stored = wait_for_tag(cluster, watched, "app", "latest", image=v1)
+    assert stored["items"][0]["generation"] == 1  # numbered by the mutating webhook
+    short_named = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "short-name", "namespace": watched},
+                   "spec": {"containers": [{"name": "main", "image": "app:latest"}]}}  # fmt: skip
+    pod = json.loads(kubectl(cluster, "create", "-o", "json", "-f", "-", stdin=json.dumps(short_named)))
+    assert pod["spec"]["containers"][0]["image"] == f"{plain_registry.host}/{repository}@{v1}"
+    kubectl(cluster, "delete", "pod", "short-name", "-n", watched, "--wait=false")
     started = time.monotonic()
     kubectl(cluster, "apply", "-f", "-", stdin=web_following_app(watched, plain_registry))
     timings["Deployment created to its pod Running v1"] = roll_to(cluster, admin, watched, v1, contents["v1"], started)
     before = scrape_in_pod(cluster, namespace, operator_name, port)
 
-    # 3. A new image: pushed, its import requested, and the Deployment's new pod runs it.
+    # 4. A new image: pushed, its import requested, and the Deployment's new pod runs it.
     started = time.monotonic()
     v2 = push_content(plain_registry, node, repository, contents["v2"])
     timings["push v2 (upload)"] = time.monotonic() - started
@@ -311,13 +374,18 @@ def test_helm_install_upgrade_and_uninstall_run_the_operator_on_the_node(
         assert total(before, name, **labels) >= 1, (name, before)
         assert total(after, name, **labels) > total(before, name, **labels), name
     assert total(after, "imagestreams_leader") == 1
+    assert total(before, "imagestreams_admission_requests_total", path=LOOKUP_PATH, result="patched") >= 1  # the Pod
 
-    # 4. Two replicas with leader election. Their health server is off: with hostNetwork on one node both would
-    # need the same port (docs/install.md); so neither declares a hostPort and the scheduler places both here.
-    elected = {**values, "replicas": 2, "leaderElection": {"enabled": True}, "metrics": {"enabled": False}}
+    # 5. Two replicas with leader election. Their health and webhook servers are off: with hostNetwork on one node
+    # both would need the same ports (docs/install.md); so neither declares a hostPort and the scheduler places both
+    # here. Turning the webhooks off removes their configurations: stream writes are not refused meanwhile.
+    elected = {**values, "replicas": 2, "leaderElection": {"enabled": True}, "metrics": {"enabled": False},
+               "webhooks": {"enabled": False}}  # fmt: skip
     started = time.monotonic()
     release.apply("upgrade", elected)
     pods = eventually(lambda: only_pods(release, 2, electing), POD_TIMEOUT, "two replicas with leader election")
+    assert kubectl(cluster, "get", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "-o", "name",
+                   "-l", f"app.kubernetes.io/instance={release.name}") == ""  # fmt: skip
     assert all(pod.spec and pod.spec.nodeName == node.name for pod in pods)
     names = [name_of(pod) for pod in pods]
 
@@ -346,7 +414,7 @@ def test_helm_install_upgrade_and_uninstall_run_the_operator_on_the_node(
     request_import(cluster, watched)
     timings["push v3 to new pod Running (new leader)"] = roll_to(cluster, admin, watched, v3, contents["v3"], started)
 
-    # 5. helm upgrade with a changed setting: back to one replica with its probes, and historyLimit 2.
+    # 6. helm upgrade with a changed setting: back to one replica with its probes and webhooks, and historyLimit 2.
     changed = {**values, "settings": {**values["settings"], "historyLimit": 2}}
     started = time.monotonic()
     release.apply("upgrade", changed)
@@ -363,12 +431,15 @@ def test_helm_install_upgrade_and_uninstall_run_the_operator_on_the_node(
     environ = "import os; print(os.environ['IMAGESTREAMS_HISTORY_LIMIT'])"
     in_process = kubectl(cluster, "exec", name_of(upgraded), "-n", namespace, "--", "python3", "-c", environ)
     assert in_process.strip() == "2"
+    # The webhooks are back, with the CA the Secret kept.
+    eventually(lambda: stream_writes_admitted(cluster, watched), 30, "stream writes admitted again")
+    assert ca_bundles(cluster, release.fullname) == {secret["data"]["trusted-ca.crt"]}
     v4 = push_content(plain_registry, node, repository, contents["v4"])
     request_import(cluster, watched)
     tag = wait_for_tag(cluster, watched, "app", "latest", image=v4)
     assert [item["image"] for item in tag["items"]] == [v4, v3], "historyLimit 2 keeps the two newest"
 
-    # 6. helm uninstall: nothing of the release is left but the CRD (docs/install.md, "Uninstalling").
+    # 7. helm uninstall: nothing of the release is left but the CRD (docs/install.md, "Uninstalling").
     started = time.monotonic()
     release.helm("uninstall", release.name, "--wait", "--timeout=60s")
     assert release.helm("list", "--short") == ""
@@ -400,6 +471,7 @@ def assert_only_documented_leftovers(release: Release, watched: str) -> None:
         "configmap/kube-root-ca.crt",  # Kubernetes', in every namespace
         "serviceaccount/default",
         f"lease.coordination.k8s.io/{LEASE}",  # the operator's, not Helm's: it stays
+        f"secret/{release.fullname}-webhook-tls",  # the operator's webhook CA and certificate, likewise
     }
     # The metrics Service's EndpointSlice goes with it, a moment later.
     try:
@@ -408,6 +480,8 @@ def assert_only_documented_leftovers(release: Release, watched: str) -> None:
         raise AssertionError(f"{error}; found {sorted(left())}") from None
     assert kubectl(cluster, "get", "role,rolebinding", "-n", watched, "-l", instance, "-o", "name") == ""
     assert "imagestreams.image.openshift.io" in kubectl(cluster, "get", "crd", "-o", "name")
+    webhooks = "mutatingwebhookconfiguration,validatingwebhookconfiguration"
+    assert kubectl(cluster, "get", webhooks, release.fullname, "--ignore-not-found", "-o", "name") == ""
     assert (
         kubectl(cluster, "get", "imagestream", "app", "-n", watched, "-o", "name")
         == "imagestream.image.openshift.io/app\n"

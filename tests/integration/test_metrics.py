@@ -145,8 +145,9 @@ def test_probes_and_metrics_follow_an_import_and_a_trigger(
         assert {labels["registry"] for labels in requests} == {plain_registry.host}  # the host: no path, no query
 
         status, body = get(f"{base}/healthz")
-        # One watch stream for ImageStreams and one per workload kind in the one namespace watched.
-        assert (status, body) == (200, "ok: the event loop answers; 6 watch streams\n")
+        # One watch stream for ImageStreams and one per workload kind in the one namespace watched, and one per
+        # mirror-set kind (cluster-scoped).
+        assert (status, body) == (200, "ok: the event loop answers; 8 watch streams\n")
         assert get(f"{base}/readyz") == (200, "ready\n")
     finally:
         operator.stop()

@@ -1,21 +1,25 @@
 """The operator works with exactly the rights it ships (deploy/imagestream-operator-rbac.yaml), proven by
-running it under a TokenRequest token of that ServiceAccount; and a missing rule is caught."""
+running it under a TokenRequest token of that ServiceAccount, its admission webhooks included; and a missing rule is
+caught."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from imagestreams.api.rbac import OPERATOR_NAME, OPERATOR_RULES
+from imagestreams.api.rbac import OPERATOR_NAME, OPERATOR_RULES, WEBHOOK_SECRET
+from imagestreams.api.webhooks import CONFIGURATION_NAME, url_client_config, webhook_configurations
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from tests.conftest import REPO_ROOT, kubectl, solo_settings
 from tests.helpers import OperatorProcess, eventually
+from tests.integration.test_metrics import free_port
 from tests.streams import (
     apply_stream,
     docker_tag,
@@ -282,3 +286,101 @@ def test_sigterm_releases_the_lease_and_the_standby_takes_over_at_once(
         first.stop()
         second.stop()
         kubectl(crds, "delete", "lease", "imagestream-operator", "-n", lease_namespace, check=False)
+
+
+@pytest.fixture
+def shipped_webhooks(crds: LocalCluster, shipped_rbac: dict[str, Any], solo_namespace: str) -> Iterator[int]:
+    """The webhook configurations under the name deploy/'s RBAC grants (the operator's), called by URL on 127.0.0.1
+    for the test's namespace only and without a CA bundle; yields the port. The Secret the operator makes is
+    removed afterwards, so each run starts without one."""
+    port = free_port()
+    selector = {"matchLabels": {"kubernetes.io/metadata.name": solo_namespace}}
+    for body in webhook_configurations(url_client_config(f"https://127.0.0.1:{port}"), selector):
+        kubectl(crds, "apply", "--server-side", "-f", "-", stdin=json.dumps(body))
+    try:
+        yield port
+    finally:
+        kubectl(crds, "delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", CONFIGURATION_NAME)
+        namespace = shipped_rbac["metadata"]["namespace"]
+        kubectl(crds, "delete", "secret", WEBHOOK_SECRET, "-n", namespace, "--ignore-not-found")
+
+
+def webhook_settings(port: int, namespace: str) -> dict[str, str]:
+    """The chart's webhook settings for the operator deploy/ describes, served on 127.0.0.1."""
+    return {
+        "IMAGESTREAMS_WEBHOOK_PORT": str(port),
+        "IMAGESTREAMS_WEBHOOK_ADDRESS": "127.0.0.1",
+        "IMAGESTREAMS_WEBHOOK_HOSTS": "127.0.0.1",
+        "IMAGESTREAMS_WEBHOOK_NAMESPACE": namespace,
+    }
+
+
+def test_the_webhooks_work_under_the_shipped_service_account(
+    crds: LocalCluster, shipped_rbac: dict[str, Any], shipped_webhooks: int, solo_namespace: str, tmp_path: Path
+) -> None:
+    """The Secret created and read in the operator's namespace, the CA bundle patched into both configurations, and a
+    stream write admitted through them (the validating webhook's access review included), all as the ServiceAccount;
+    which may still read no other secret and patch no other webhook configuration."""
+    sa_namespace = shipped_rbac["metadata"]["namespace"]
+    kubeconfig = crds.service_account_kubeconfig(sa_namespace, OPERATOR_NAME)
+    settings = {**solo_settings(solo_namespace), **webhook_settings(shipped_webhooks, sa_namespace)}
+    operator = OperatorProcess(kubeconfig, tmp_path, settings).start()
+    try:
+        secret = json.loads(kubectl(crds, "get", "secret", WEBHOOK_SECRET, "-n", sa_namespace, "-o", "json"))
+        trusted = secret["data"]["trusted-ca.crt"]
+        for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+            body = json.loads(kubectl(crds, "get", kind, CONFIGURATION_NAME, "-o", "json"))
+            assert {webhook["clientConfig"].get("caBundle") for webhook in body["webhooks"]} == {trusted}, kind
+        stream = {
+            "apiVersion": "image.openshift.io/v1",
+            "kind": "ImageStream",
+            "metadata": {"name": "app", "namespace": solo_namespace},
+            # Another namespace's stream as a source: the validating webhook asks a SubjectAccessReview.
+            "spec": {"tags": [{"name": "v1", "from": {"kind": "ImageStreamTag", "name": "base:v1"}, "generation": 5}]},
+        }
+
+        def create() -> str | None:
+            try:
+                return kubectl(crds, "create", "-o", "json", "-f", "-", stdin=json.dumps(stream))
+            except AssertionError:  # refused until the API server has read the CA bundle
+                return None
+
+        created = eventually(create, 15, "a stream write admitted")
+        assert json.loads(created)["spec"]["tags"][0]["generation"] == 1, created  # the mutating webhook ran
+        assert "forbidden" not in operator.log().lower() and " 403" not in operator.log()
+        as_operator = f"--as=system:serviceaccount:{sa_namespace}:{OPERATOR_NAME}"
+        for denied in (
+            ("get", "secrets", "-n", sa_namespace),  # only its own Secret, by name
+            ("update", "secrets/other", "-n", sa_namespace),
+            ("create", "secrets", "-n", solo_namespace),  # not outside its namespace
+            ("patch", "mutatingwebhookconfigurations/someone-elses"),
+            ("list", "validatingwebhookconfigurations"),
+        ):
+            assert kubectl(crds, "auth", "can-i", *denied, as_operator, check=False).startswith("no"), denied
+        assert kubectl(crds, "auth", "can-i", "update", f"secrets/{WEBHOOK_SECRET}", "-n", sa_namespace,
+                       as_operator, check=False).startswith("yes")  # fmt: skip
+    finally:
+        operator.stop()
+
+
+def test_without_the_webhook_rules_the_operator_says_why_and_exits(
+    crds: LocalCluster, shipped_rbac: dict[str, Any], shipped_webhooks: int, solo_namespace: str, tmp_path: Path
+) -> None:
+    """An account with every operator rule but the webhooks' cannot create the Secret: the operator does not start
+    half-working, it exits and names what failed."""
+    ns = solo_namespace
+    account = "no-webhook-rights"
+    kubectl(crds, "create", "serviceaccount", account, "-n", ns)
+    kubectl(crds, "create", "clusterrolebinding", f"{ns}-operator", f"--clusterrole={OPERATOR_NAME}",
+            f"--serviceaccount={ns}:{account}")  # fmt: skip
+    operator = OperatorProcess(
+        crds.service_account_kubeconfig(ns, account),
+        tmp_path,
+        {**solo_settings(ns), **webhook_settings(shipped_webhooks, ns)},
+    )
+    try:
+        operator.start(ready="cannot serve the admission webhooks")
+        assert "forbidden" in operator.log().lower()
+    finally:
+        operator.stop()
+        kubectl(crds, "delete", "clusterrolebinding", f"{ns}-operator", check=False)

@@ -20,6 +20,7 @@ import yaml
 
 from imagestreams.api import rbac
 from imagestreams.api.settings import DEFAULT_DENIED_REGISTRIES, ENV_PREFIX, OperatorSettings
+from imagestreams.api.webhooks import excluding_namespaces, service_client_config, service_hosts, webhook_configurations
 from imagestreams.localcluster.binaries import Binaries, read_versions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +35,25 @@ SET_ELSEWHERE = {
     "leader_election_lease_seconds": "leaderElection.leaseSeconds",
     "health_port": "metrics.port",
     "health_address": "metrics.address",
+    "webhook_port": "webhooks.port",
+    "webhook_address": "webhooks.address",
+    "webhook_cert_dir": "webhooks.certManager (the mounted Secret)",
+    "webhook_namespace": "webhooks (the release namespace)",
+    "webhook_secret": "webhooks (<fullname>-webhook-tls)",
+    "webhook_configuration": "webhooks (<fullname>; empty with certManager)",
+    "webhook_hosts": "webhooks (the Service's DNS names)",
+    "webhook_ca_seconds": "webhooks.certificates.caSeconds",
+    "webhook_cert_seconds": "webhooks.certificates.certSeconds",
+    "webhook_check_seconds": "webhooks.certificates.checkSeconds",
+    "webhook_ca_publish_seconds": "webhooks.certificates.caPublishSeconds",
+}
+# What the chart sets for release `rel` in namespace `ops` (template()'s defaults) with the webhooks on.
+WEBHOOK_SETTINGS: dict[str, Any] = {
+    "webhook_port": 9443,
+    "webhook_namespace": "ops",
+    "webhook_secret": "rel-imagestream-operator-webhook-tls",
+    "webhook_configuration": "rel-imagestream-operator",
+    "webhook_hosts": service_hosts("ops", "rel-imagestream-operator-webhook"),
 }
 
 
@@ -183,13 +203,15 @@ def test_the_rendered_environment_is_what_the_operator_parses() -> None:
         excluded_namespaces=("kube-*", "scratch"),
         extra_ca_file="/etc/imagestreams/ca/bundle.pem",
         health_port=8080,
+        **WEBHOOK_SETTINGS,
     )
 
 
 def test_default_environment_gives_the_default_settings() -> None:
     env = container_env(render())
     assert "IMAGESTREAMS_DENIED_REGISTRIES" not in env  # the operator's built-in deny list applies
-    assert OperatorSettings.from_env(env) == OperatorSettings(health_port=8080)  # the chart serves probes and metrics
+    # The chart serves probes and metrics, and the admission webhooks.
+    assert OperatorSettings.from_env(env) == OperatorSettings(health_port=8080, **WEBHOOK_SETTINGS)
 
 
 @pytest.mark.parametrize("number", [1_000_000, 86_400, 3])
@@ -239,7 +261,7 @@ def test_leader_election_renders_a_lease_role_rolling_updates_and_its_settings()
     assert env["IMAGESTREAMS_LEADER_ELECTION_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert env["IMAGESTREAMS_LEADER_ELECTION_LEASE_SECONDS"]["value"] == "20"
     default = render({})
-    assert not [o for o in default if o["kind"] == "Role"]
+    assert not [o for o in default if o["kind"] == "Role" and o["metadata"]["name"].endswith("-leader-election")]
     assert next(o for o in default if o["kind"] == "Deployment")["spec"]["strategy"]["type"] == "Recreate"
 
 
@@ -270,7 +292,15 @@ def test_reading_secrets_is_split_off_from_the_cluster_wide_rules() -> None:
     assert sorted(map(repr, without + rbac.PULL_SECRET_RULES)) == sorted(map(repr, rbac.OPERATOR_RULES))
     shipped = [d for d in yaml.safe_load_all((REPO / "deploy" / "imagestream-operator-rbac.yaml").read_text()) if d]
     roles = {d["metadata"]["name"]: d["rules"] for d in shipped if d["kind"] == "ClusterRole"}
-    assert roles == {"imagestream-operator": without, "imagestream-operator-pull-secrets": rbac.PULL_SECRET_RULES}
+    assert roles == {
+        "imagestream-operator": without,
+        "imagestream-operator-pull-secrets": rbac.PULL_SECRET_RULES,
+        "imagestream-operator-webhooks": rbac.webhook_configuration_rules("imagestream-operator"),
+    }
+    (secret_role,) = [d for d in shipped if d["kind"] == "Role" and d["metadata"]["name"].endswith("-webhooks")]
+    assert all("secrets" not in rule["resources"] for rule in roles["imagestream-operator-webhooks"])
+    assert secret_role["metadata"]["namespace"] == "imagestream-operator"  # secrets: a Role, never cluster-wide
+    assert secret_role["rules"] == rbac.webhook_secret_rules("imagestream-operator-webhook-tls")
     bound = {d["roleRef"]["name"] for d in shipped if d["kind"] in ("ClusterRoleBinding", "RoleBinding")}
     assert "imagestream-operator-pull-secrets" not in bound  # bound per namespace by whoever opts in
 
@@ -282,14 +312,14 @@ def test_cluster_wide_mode_reads_pull_secrets_only_in_the_listed_namespaces() ->
     assert main["rules"] == rbac.cluster_wide_rules(secrets=False)
     (secrets,) = find(objects, "ClusterRole", f"{fullname}-pull-secrets")
     assert secrets["rules"] == rbac.PULL_SECRET_RULES
-    bindings = find(objects, "RoleBinding")
+    bindings = find(objects, "RoleBinding", f"{fullname}-pull-secrets")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     assert all(b["roleRef"]["name"] == f"{fullname}-pull-secrets" for b in bindings)
     assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": fullname, "namespace": "ops"}] for b in bindings)
     everywhere = render({"pullSecrets": {"clusterWide": True, "namespaces": ["team-a"]}})
     assert find(everywhere, "ClusterRole", fullname)[0]["rules"] == rbac.OPERATOR_RULES
     assert find(everywhere, "ClusterRole", f"{fullname}-pull-secrets") == []
-    assert find(everywhere, "RoleBinding") == []
+    assert find(everywhere, "RoleBinding", f"{fullname}-pull-secrets") == []
 
 
 # --- health endpoints, metrics Service and ServiceMonitor --------------------------------------------------------
@@ -304,7 +334,7 @@ def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
 def test_probes_and_the_metrics_port_are_wired_by_default() -> None:
     objects = render()
     container = operator_container(objects)
-    assert container["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"][0] == {"name": "metrics", "containerPort": 8080, "protocol": "TCP"}
     assert container_env(objects)["IMAGESTREAMS_HEALTH_PORT"] == "8080"
     assert "IMAGESTREAMS_HEALTH_ADDRESS" not in container_env(objects)  # the operator's 0.0.0.0: the kubelet's probes
     assert OperatorSettings.from_env(container_env(objects)).health_address == "0.0.0.0"
@@ -332,7 +362,7 @@ def test_another_port_reaches_the_operator_the_probes_and_the_service() -> None:
     container = operator_container(objects)
     assert container["ports"][0]["containerPort"] == 9102
     assert OperatorSettings.from_env(container_env(objects)).health_port == 9102
-    (service,) = find(objects, "Service")
+    (service,) = find(objects, "Service", "rel-imagestream-operator-metrics")
     assert service["spec"]["ports"][0]["port"] == 9102
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"  # by name: follows the port
 
@@ -347,14 +377,14 @@ def test_probes_and_the_service_can_be_switched_off_and_tuned() -> None:
     assert "livenessProbe" not in container
     assert container["readinessProbe"]["periodSeconds"] == 2
     assert container["readinessProbe"]["initialDelaySeconds"] == 1
-    assert find(objects, "Service") == []
+    assert find(objects, "Service", "rel-imagestream-operator-metrics") == []
 
 
 def test_the_service_monitor_scrapes_the_metrics_service() -> None:
     values = {"metrics": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prom"}}}}
     objects = render(values)
     (monitor,) = find(objects, "ServiceMonitor", "rel-imagestream-operator")
-    (service,) = find(objects, "Service")
+    (service,) = find(objects, "Service", "rel-imagestream-operator-metrics")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -421,7 +451,7 @@ def test_host_network_values_reach_the_pod_its_environment_and_probes() -> None:
     assert (settings.health_address, settings.health_port) == ("127.0.0.1", 18123)
     container = operator_container(objects)
     # Declared (it becomes a hostPort: one replica per node); the kubelet asks the address the server listens on.
-    assert container["ports"] == [{"name": "metrics", "containerPort": 18123, "protocol": "TCP"}]
+    assert container["ports"][0] == {"name": "metrics", "containerPort": 18123, "protocol": "TCP"}
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["host"] == "127.0.0.1"
         assert container[probe]["httpGet"]["port"] == "metrics"
@@ -441,7 +471,7 @@ def test_an_integer_api_server_port_renders_as_a_string() -> None:
 def test_without_the_health_server_there_is_no_port_probe_or_service() -> None:
     """Several hostNetwork replicas on one node (the tests' node): they would all need the one port."""
     objects = render({**HARNESS, "metrics": {"enabled": False, "port": 18123}, "replicas": 2,
-                      "leaderElection": {"enabled": True}})  # fmt: skip
+                      "leaderElection": {"enabled": True}, "webhooks": {"enabled": False}})  # fmt: skip
     container = operator_container(objects)
     assert {"ports", "livenessProbe", "readinessProbe"}.isdisjoint(container)
     env = container_env(objects)
@@ -479,3 +509,163 @@ def test_bad_network_values_are_refused(values: dict[str, Any], message: str) ->
     result = template(values, check=False)
     assert result.returncode != 0, f"helm accepted {values}"
     assert message in result.stderr, result.stderr
+
+
+# --- admission webhooks ------------------------------------------------------------------------------------------
+
+WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+
+
+def webhook_objects(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the chart renders for the webhooks: configurations, Service, port, env, RBAC, Certificate."""
+    env = container_env(objects)
+    return {
+        "configurations": [o for o in objects if o["kind"] in WEBHOOK_KINDS],
+        "service": find(objects, "Service", "rel-imagestream-operator-webhook"),
+        "port": [p for p in operator_container(objects).get("ports", []) if p["name"] == "webhooks"],
+        "env": {name: value for name, value in env.items() if name.startswith("IMAGESTREAMS_WEBHOOK_")},
+        "rbac": [o for o in objects if o["metadata"]["name"] == "rel-imagestream-operator-webhooks"],
+        "certificates": find(objects, "Certificate"),
+    }
+
+
+def test_the_webhooks_are_on_by_default_with_the_generated_configurations() -> None:
+    objects = render()
+    webhooks = webhook_objects(objects)
+    generated = webhook_configurations(
+        service_client_config("ops", "rel-imagestream-operator-webhook"), excluding_namespaces(["ops"])
+    )
+    rendered = {o["kind"]: o for o in webhooks["configurations"]}
+    assert set(rendered) == set(WEBHOOK_KINDS)
+    for configuration in generated:
+        live = rendered[configuration["kind"]]
+        assert live["metadata"]["name"] == "rel-imagestream-operator"
+        assert live["webhooks"] == [_sorted_values(webhook) for webhook in configuration["webhooks"]]
+        assert "annotations" not in live["metadata"]  # the operator fills the CA bundle, not cert-manager
+        assert all("caBundle" not in webhook["clientConfig"] for webhook in live["webhooks"])
+    policies = {w["name"]: w["failurePolicy"] for c in webhooks["configurations"] for w in c["webhooks"]}
+    assert policies == {
+        "lookup.imagestreams.dev": "Ignore",
+        "mutate.imagestreams.image.openshift.io": "Fail",
+        "validate.imagestreams.image.openshift.io": "Fail",
+    }
+    (service,) = webhooks["service"]
+    (deployment,) = find(objects, "Deployment")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [{"name": "webhooks", "port": 443, "targetPort": "webhooks", "protocol": "TCP"}]
+    assert "publishNotReadyAddresses" not in service["spec"]  # ready replicas only
+    assert webhooks["port"] == [{"name": "webhooks", "containerPort": 9443, "protocol": "TCP"}]
+    assert webhooks["certificates"] == []
+
+
+def _sorted_values(webhook: dict[str, Any]) -> dict[str, Any]:
+    """The generated webhook as Helm renders it: the excluded namespaces in the order of the placeholder's sort."""
+    selector = webhook["namespaceSelector"]["matchExpressions"][0]
+    ordered = sorted(selector["values"], key=lambda name: (name != "ops", name))
+    return {**webhook, "namespaceSelector": {"matchExpressions": [{**selector, "values": ordered}]}}
+
+
+def test_the_webhooks_rights_are_their_two_configurations_and_one_secret_in_the_release_namespace() -> None:
+    rules = {(o["kind"], o["metadata"].get("namespace")): o for o in webhook_objects(render())["rbac"]}
+    assert set(rules) == {("ClusterRole", None), ("ClusterRoleBinding", None), ("Role", "ops"), ("RoleBinding", "ops")}
+    assert rules[("ClusterRole", None)]["rules"] == rbac.webhook_configuration_rules("rel-imagestream-operator")
+    assert rules[("Role", "ops")]["rules"] == rbac.webhook_secret_rules("rel-imagestream-operator-webhook-tls")
+    subjects = [{"kind": "ServiceAccount", "name": "rel-imagestream-operator", "namespace": "ops"}]
+    assert rules[("ClusterRoleBinding", None)]["subjects"] == rules[("RoleBinding", "ops")]["subjects"] == subjects
+    # No secret rights outside the Role, and no cluster-wide write but the CA bundle of those two configurations.
+    (cluster_role,) = find(render(), "ClusterRole", "rel-imagestream-operator-webhooks")
+    (rule,) = cluster_role["rules"]
+    assert rule["resourceNames"] == ["rel-imagestream-operator"] and rule["verbs"] == ["get", "patch"]
+
+
+def test_webhooks_disabled_leave_no_configuration_service_port_env_or_rights() -> None:
+    objects = render({"webhooks": {"enabled": False}})
+    assert all(not found for found in webhook_objects(objects).values()), webhook_objects(objects)
+    assert OperatorSettings.from_env(container_env(objects)).webhook_port == 0  # no server
+    assert [p["name"] for p in operator_container(objects)["ports"]] == ["metrics"]
+    assert not [o for o in objects if "webhook" in o["metadata"]["name"]]
+
+
+def test_cert_manager_issues_the_certificate_and_injects_the_ca_bundle() -> None:
+    values = {"webhooks": {"certManager": {"enabled": True, "issuerRef": {"name": "ca", "kind": "ClusterIssuer"}}}}
+    objects = render(values)
+    webhooks = webhook_objects(objects)
+    (certificate,) = webhooks["certificates"]
+    assert certificate["spec"]["issuerRef"] == {"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    assert certificate["spec"]["dnsNames"] == list(service_hosts("ops", "rel-imagestream-operator-webhook"))
+    secret = certificate["spec"]["secretName"]
+    for configuration in webhooks["configurations"]:
+        annotation = configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+        assert annotation == f"ops/{certificate['metadata']['name']}"
+    settings = OperatorSettings.from_env(container_env(objects))
+    assert settings.webhook_cert_dir == "/etc/imagestreams/webhook-tls"
+    assert settings.webhook_configuration == ""  # the CA bundle is cert-manager's to keep
+    container = operator_container(objects)
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "webhook-certificate"]
+    assert mount == {"name": "webhook-certificate", "mountPath": "/etc/imagestreams/webhook-tls", "readOnly": True}
+    (volume,) = [v for v in pod_spec(objects)["volumes"] if v["name"] == "webhook-certificate"]
+    assert volume["secret"]["secretName"] == secret
+    assert webhooks["rbac"] == []  # neither Secrets nor the configurations are the operator's to write
+    refused = template({"webhooks": {"certManager": {"enabled": True}}}, check=False)
+    assert refused.returncode != 0 and "at '/webhooks/certManager/issuerRef/name'" in refused.stderr
+
+
+def test_namespaced_mode_sends_only_the_watched_namespaces_to_the_webhooks() -> None:
+    webhooks = webhook_objects(render({"watchNamespaces": ["team-a", "ops", "team-b"]}))
+    selectors = [w["namespaceSelector"] for c in webhooks["configurations"] for w in c["webhooks"]]
+    expected = {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
+                                      "values": ["team-a", "team-b"]}]}  # fmt: skip
+    assert selectors == [expected] * 3  # never the release namespace
+    refused = template({"watchNamespaces": ["ops"]}, check=False)
+    assert refused.returncode != 0 and "needs a watched namespace besides the release namespace" in refused.stderr
+    assert template({"watchNamespaces": ["ops"], "webhooks": {"enabled": False}}).returncode == 0
+
+
+def test_webhook_values_reach_the_operator() -> None:
+    values = {
+        "webhooks": {
+            "port": 10443,
+            "address": "::",
+            "certificates": {"caSeconds": 86400, "certSeconds": 3600, "checkSeconds": 5, "caPublishSeconds": 2.5},
+        }
+    }
+    objects = render(values, release="ops", namespace="imagestreams")
+    settings = OperatorSettings.from_env(container_env(objects))
+    assert (settings.webhook_port, settings.webhook_address) == (10443, "::")
+    assert (settings.webhook_ca_seconds, settings.webhook_cert_seconds) == (86400, 3600)
+    assert (settings.webhook_check_seconds, settings.webhook_ca_publish_seconds) == (5, 2.5)
+    assert settings.webhook_configuration == "ops-imagestream-operator"
+    assert settings.webhook_hosts[2] == "ops-imagestream-operator-webhook.imagestreams.svc"
+    assert webhook_objects(objects)["port"][0]["containerPort"] == 10443
+
+
+def test_webhook_defaults_and_bounds_are_the_operators() -> None:
+    certificates = chart_values()["webhooks"]["certificates"]
+    schema = values_schema()["properties"]["webhooks"]["properties"]
+    model = OperatorSettings.model_json_schema()["properties"]
+    for key, value in certificates.items():
+        field = field_for(f"webhook{key[0].upper()}{key[1:]}")
+        assert value == OperatorSettings.model_fields[field].default, key
+        for bound in ("minimum", "exclusiveMinimum"):
+            assert schema["certificates"]["properties"][key].get(bound) == model[field].get(bound), (key, bound)
+    assert (schema["port"]["minimum"], schema["port"]["maximum"]) == (1, model["webhook_port"]["maximum"])
+
+
+def test_deploy_has_the_charts_webhooks_for_the_release_imagestream_operator() -> None:
+    """A kubectl install (deploy/ and the Deployment `helm template imagestream-operator` renders) gets the same
+    configurations and Service as a Helm release of that name."""
+    shipped = [d for d in yaml.safe_load_all((REPO / "deploy" / "imagestream-operator-webhooks.yaml").read_text()) if d]
+    objects = render(release="imagestream-operator", namespace="imagestream-operator")
+    for document in shipped:
+        (chart,) = find(objects, document["kind"], document["metadata"]["name"])
+        if document["kind"] == "Service":
+            assert document["spec"] == chart["spec"]
+            assert document["metadata"]["namespace"] == chart["metadata"]["namespace"]
+        else:
+            ordered = {w["name"]: w["namespaceSelector"]["matchExpressions"][0]["values"] for w in chart["webhooks"]}
+            assert all(sorted(values) == values for values in ordered.values())
+            assert document["webhooks"] == chart["webhooks"]
+    assert {d["kind"] for d in shipped} == {"Service", *WEBHOOK_KINDS}
+    env = container_env(objects)
+    assert env["IMAGESTREAMS_WEBHOOK_SECRET"] == rbac.WEBHOOK_SECRET  # what deploy/'s Role names
+    assert env["IMAGESTREAMS_WEBHOOK_CONFIGURATION"] == rbac.OPERATOR_NAME

@@ -31,6 +31,25 @@ BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("CA key with a slash", {"caBundle": {"kind": "ConfigMap", "name": "x", "key": "../ca"}}, "at '/caBundle/key'"),
     ("image digest that is a tag", {"image": {"digest": "latest"}}, "at '/image/digest'"),
     ("empty image repository", {"image": {"repository": ""}}, "at '/image/repository': minLength"),
+    ("webhook port 0", {"webhooks": {"port": 0}}, "at '/webhooks/port': minimum"),
+    ("webhook port too high", {"webhooks": {"port": 65536}}, "at '/webhooks/port': maximum"),
+    ("webhooks on loopback", {"webhooks": {"address": "127.0.0.1"}}, "at '/webhooks/address'"),
+    ("webhooks on IPv6 loopback", {"webhooks": {"address": "::1"}}, "at '/webhooks/address'"),
+    ("webhook address not an IP", {"webhooks": {"address": "every"}}, "at '/webhooks/address'"),
+    ("webhooks as a string", {"webhooks": {"enabled": "yes"}}, "at '/webhooks/enabled': got string, want boolean"),
+    ("misspelt webhook key", {"webhooks": {"failurepolicy": "Fail"}}, "additional properties 'failurepolicy'"),
+    (
+        "serving certificate under 30 s",
+        {"webhooks": {"certificates": {"certSeconds": 10}}},
+        "at '/webhooks/certificates/certSeconds': minimum",
+    ),
+    ("CA under a minute", {"webhooks": {"certificates": {"caSeconds": 59}}}, "at '/webhooks/certificates/caSeconds'"),
+    ("no certificate checks", {"webhooks": {"certificates": {"checkSeconds": 0}}}, "exclusiveMinimum"),
+    (
+        "cert-manager without an issuer",
+        {"webhooks": {"certManager": {"enabled": True}}},
+        "at '/webhooks/certManager/issuerRef/name': minLength",
+    ),
 ]
 
 
@@ -70,6 +89,13 @@ def test_every_documented_kind_of_value_is_accepted() -> None:
         "podAnnotations": {"example.com/note": "set by the test"},
         "podLabels": {"team": "platform"},
         "extraEnv": [{"name": "PYTHONASYNCIODEBUG", "value": "1"}],
+        "webhooks": {
+            "enabled": True,
+            "port": 8443,
+            "address": "0.0.0.0",
+            "certificates": {"caSeconds": 86400, "certSeconds": 3600, "checkSeconds": 60, "caPublishSeconds": 0},
+            "certManager": {"enabled": True, "issuerRef": {"name": "ca", "kind": "ClusterIssuer", "group": "x.io"}},
+        },
     }
     (deployment,) = find(render(values), "Deployment")
     pod = deployment["spec"]["template"]["spec"]

@@ -7,6 +7,7 @@ import datetime
 from cryptography import x509
 
 from imagestreams.admission.certs import CA_PUBLISH_SECONDS, Bundle, plan
+from imagestreams.api.settings import OperatorSettings
 
 T0 = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
 CA_LIFE = datetime.timedelta(hours=3)
@@ -93,3 +94,35 @@ def test_unreadable_or_expired_state_starts_over() -> None:
     assert fresh is not None and served_is_trusted(fresh)
     expired = at(bundle, T0 + CA_LIFE + datetime.timedelta(minutes=10))
     assert expired is not None and expired.ca_cert != bundle.ca_cert and served_is_trusted(expired)
+
+
+def test_short_lifetimes_are_counted_from_issue_not_from_the_backdated_start() -> None:
+    """Certificates are backdated by minutes (clock skew); a 30 s certificate must still last its 20 s before
+    renewal, not be due at once (the rotation test runs with lifetimes this short)."""
+
+    def short(bundle: Bundle | None, now: datetime.datetime) -> Bundle | None:
+        return plan(
+            bundle,
+            HOSTS,
+            now,
+            ca_lifetime=datetime.timedelta(seconds=60),
+            serving_lifetime=datetime.timedelta(seconds=30),
+            ca_publish_seconds=5,
+        )
+
+    bundle = short(None, T0)
+    assert bundle is not None
+    assert short(bundle, T0 + datetime.timedelta(seconds=19)) is None
+    renewed = short(bundle, T0 + datetime.timedelta(seconds=20))
+    assert renewed is not None and renewed.ca_cert == bundle.ca_cert and renewed.cert != bundle.cert
+    assert short(renewed, T0 + datetime.timedelta(seconds=39)) is None
+    step_one = short(renewed, T0 + datetime.timedelta(seconds=40))  # two thirds of the CA's minute
+    assert step_one is not None and step_one.ca_cert != bundle.ca_cert and step_one.cert == renewed.cert
+    assert short(step_one, T0 + datetime.timedelta(seconds=44)) is None  # the publish delay is the one given
+    step_two = short(step_one, T0 + datetime.timedelta(seconds=45))
+    assert step_two is not None and signer(step_two) == certs(step_two.ca_cert)[0].subject
+    assert served_is_trusted(step_two)
+
+
+def test_the_default_publish_delay_is_the_operators_setting() -> None:
+    assert OperatorSettings().webhook_ca_publish_seconds == CA_PUBLISH_SECONDS == 30

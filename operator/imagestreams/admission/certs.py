@@ -8,6 +8,9 @@ is a parameter. The rotation never leaves the API server without a trusted certi
 - the CA is replaced once two thirds of its life have passed, in two steps: the new CA is first added to the trusted
   bundle next to the old one, and only after CA_PUBLISH_SECONDS (for the configurations to reach every API server)
   does a serving certificate from the new CA replace the old one; the old CA leaves the bundle once it expires.
+
+A certificate's life is counted from when it was issued, not from its backdated notBefore: with the five minutes of
+backdating counted, a certificate that lives less than ten minutes would be due at once and re-issued at every check.
 """
 
 from __future__ import annotations
@@ -133,9 +136,10 @@ def _certificates(pem: bytes) -> list[x509.Certificate]:
 
 
 def _due(cert: x509.Certificate, now: datetime.datetime) -> bool:
-    """Two thirds of its life are over (or it is not valid yet by more than the backdating allows)."""
+    """Two thirds of its life since it was issued are over (or it is not valid yet)."""
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    return now >= start + (end - start) * RENEW_AT_FRACTION or now < start
+    issued = min(start + BACKDATE, end)
+    return now >= issued + (end - issued) * RENEW_AT_FRACTION or now < start
 
 
 def _hosts(cert: x509.Certificate) -> set[str]:
@@ -163,8 +167,10 @@ def plan(
     *,
     ca_lifetime: datetime.timedelta,
     serving_lifetime: datetime.timedelta,
+    ca_publish_seconds: float = CA_PUBLISH_SECONDS,
 ) -> Bundle | None:
-    """The bundle to store now, or None when `current` is good as it is."""
+    """The bundle to store now, or None when `current` is good as it is. A new CA is served `ca_publish_seconds`
+    after it was first trusted."""
     if current is None:
         return _fresh(hosts, now, ca_lifetime, serving_lifetime)
     try:
@@ -187,7 +193,7 @@ def plan(
     else:
         # Step two: serve a certificate of the new CA once the API servers have had time to trust it (at once if the
         # old one has expired: nothing would be served otherwise).
-        published = (now - current.ca_trusted_since).total_seconds() >= CA_PUBLISH_SECONDS
+        published = (now - current.ca_trusted_since).total_seconds() >= ca_publish_seconds
         reissue = published or now >= serving.not_valid_after_utc
     if reissue:
         cert, key = new_serving(updated.ca_cert, updated.ca_key, hosts, now, serving_lifetime)

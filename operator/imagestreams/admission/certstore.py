@@ -25,7 +25,7 @@ from lightkube.resources.admissionregistration_v1 import (
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
-from imagestreams.admission.certs import Bundle, plan
+from imagestreams.admission.certs import CA_PUBLISH_SECONDS, Bundle, plan
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +77,13 @@ class CertificateStore:
         ca_lifetime: datetime.timedelta,
         serving_lifetime: datetime.timedelta,
         check_seconds: float,
+        ca_publish_seconds: float = CA_PUBLISH_SECONDS,
         clock: Clock = _utc_now,
     ) -> None:
         self.kube, self.namespace, self.secret, self.configuration = kube, namespace, secret, configuration
         self.hosts = tuple(hosts)
         self.ca_lifetime, self.serving_lifetime = ca_lifetime, serving_lifetime
+        self.ca_publish_seconds = ca_publish_seconds
         self.check_seconds = check_seconds
         self.clock = clock
         self._bundle: Bundle | None = None
@@ -109,6 +111,7 @@ class CertificateStore:
                 self.clock(),
                 ca_lifetime=self.ca_lifetime,
                 serving_lifetime=self.serving_lifetime,
+                ca_publish_seconds=self.ca_publish_seconds,
             )
             if wanted is None:
                 assert current is not None
@@ -133,7 +136,10 @@ class CertificateStore:
         return self._bundle
 
     def _trust(self, trusted: bytes) -> None:
-        """Put the CA bundle into every webhook of both configurations that does not carry it yet."""
+        """Put the CA bundle into every webhook of both configurations that does not carry it yet (none named: the
+        configurations' CA bundle is someone else's to keep)."""
+        if not self.configuration:
+            return
         encoded = base64.b64encode(trusted).decode()
         resources: tuple[type[MutatingWebhookConfiguration] | type[ValidatingWebhookConfiguration], ...] = (
             MutatingWebhookConfiguration,

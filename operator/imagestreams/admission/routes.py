@@ -6,7 +6,7 @@ import logging
 
 from lightkube import Client
 
-from imagestreams.admission.lookup import ImageLookup
+from imagestreams.admission.lookup import ImageLookup, LookupObserver
 from imagestreams.admission.review import Request, Response
 from imagestreams.admission.server import Handler
 from imagestreams.admission.streams import StreamWrites
@@ -32,8 +32,9 @@ def refusing_on_error(handler: Handler) -> Handler:
     return guarded
 
 
-def handlers(kube: Client) -> dict[str, Handler]:
-    lookup = ImageLookup(kube)
+def handlers(kube: Client, observe_lookup: LookupObserver | None = None) -> dict[str, Handler]:
+    """Every webhook path's handler; `observe_lookup` is told each container's lookup result (for metrics)."""
+    lookup = ImageLookup(kube, observe_lookup)
     writes = StreamWrites(kube)
     return {
         LOOKUP_PATH: lookup.admit,

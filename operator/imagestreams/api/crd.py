@@ -8,9 +8,12 @@ list-map keys, printer columns with OpenShift's names).
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from imagestreams.api.imagestream import (
     GROUP,
@@ -21,14 +24,29 @@ from imagestreams.api.imagestream import (
     ImageStreamSpec,
     ImageStreamStatus,
 )
+from imagestreams.api.mirrorsets import MIRROR_SET_KINDS, MirrorSetKind
+from imagestreams.api.mirrorsets import custom_resource_definition as mirror_set_definition
 from imagestreams.api.rbac import (
+    DEFAULT_NAMESPACE,
     LEADER_ELECTION_RULES,
+    OPERATOR_NAME,
     OPERATOR_RULES,
     PULL_SECRET_RULES,
     cluster_scoped_rules,
     cluster_wide_rules,
     namespaced_rules,
     operator_rbac,
+    webhook_configuration_rules,
+    webhook_secret_rules,
+)
+from imagestreams.api.webhooks import (
+    CONFIGURATION_NAME,
+    SERVICE_NAME,
+    SERVICE_PORT,
+    SERVICE_PORT_NAME,
+    excluding_namespaces,
+    service_client_config,
+    webhook_configurations,
 )
 
 # The pull spec grammar of library-go's pkg/image/reference.Parse (its internal/reference ReferenceRegexp, the
@@ -145,7 +163,7 @@ def _inline(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, An
     return result
 
 
-def _schema(model: type[ImageStreamSpec] | type[ImageStreamStatus]) -> dict[str, Any]:
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     return _inline(raw, raw.get("$defs", {}))
 
@@ -284,17 +302,100 @@ def render_chart_cluster_roles() -> str:
     return HEADER + yaml.safe_dump({"clusterRoles": cluster_roles()}, sort_keys=False, width=120)
 
 
+# The chart's pod labels that its Services select by, for the release `imagestream-operator`: the Deployment a kubectl
+# install renders with `helm template imagestream-operator` carries them.
+DEPLOY_SELECTOR = {"app.kubernetes.io/name": OPERATOR_NAME, "app.kubernetes.io/instance": OPERATOR_NAME}
+# deploy/'s RBAC grants the configurations by the operator's name.
+assert CONFIGURATION_NAME == OPERATOR_NAME
+
+
+def webhook_service(namespace: str, name: str, selector: dict[str, str]) -> dict[str, Any]:
+    """The Service the API server reaches the webhooks through: ready replicas only, since the webhook server of a
+    replica that is not ready may not listen yet."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [
+                {"name": SERVICE_PORT_NAME, "port": SERVICE_PORT, "targetPort": SERVICE_PORT_NAME, "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def deploy_webhooks(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
+    """The webhook Service and configurations for a kubectl install. No CA bundle: the operator fills it in, and an
+    apply that does not name the field never takes it back."""
+    configurations = webhook_configurations(
+        service_client_config(namespace, SERVICE_NAME, SERVICE_PORT), excluding_namespaces([namespace])
+    )
+    return [webhook_service(namespace, SERVICE_NAME, DEPLOY_SELECTOR), *configurations]
+
+
+def render_deploy_webhooks() -> str:
+    return HEADER + yaml.safe_dump_all(deploy_webhooks(), sort_keys=False, width=120)
+
+
+# Replaced by the chart's templates (templates/_helpers.tpl, "imagestream-operator.webhooks") with the release's
+# names. Plain tokens that are valid where they stand, since the text is read as YAML after the replacement.
+CHART_PLACEHOLDERS = {
+    "namespace": "RELEASE-NAMESPACE",
+    "service": "WEBHOOK-SERVICE",
+    "configuration": "WEBHOOK-CONFIGURATION",
+    "secret": "WEBHOOK-SECRET",
+}
+
+
+def render_chart_webhooks() -> str:
+    """The webhook configurations and the rights they need, for the chart's templates, with placeholders for the
+    release's names."""
+    names = CHART_PLACEHOLDERS
+    configurations = webhook_configurations(
+        service_client_config(names["namespace"], names["service"], SERVICE_PORT),
+        excluding_namespaces([names["namespace"]]),
+        name=names["configuration"],
+    )
+    webhooks = {
+        "configurations": list(configurations),
+        "configurationRules": webhook_configuration_rules(names["configuration"]),
+        "secretRules": webhook_secret_rules(names["secret"]),
+    }
+    return HEADER + yaml.safe_dump(webhooks, sort_keys=False, width=120)
+
+
+def render_mirror_set(kind: MirrorSetKind) -> str:
+    """The CRD of ImageDigestMirrorSet or ImageTagMirrorSet (api/mirrorsets.py), for clusters that lack it."""
+    definition = mirror_set_definition(kind, _schema(kind.spec_model))
+    return HEADER + yaml.safe_dump(definition, sort_keys=False, width=120)
+
+
+# One file per mirror-set CRD, beside the ImageStream CRD: OpenShift has them already, and Helm's crds/ skips a CRD
+# that exists (docs/mirrors.md says what to leave out of a kubectl install there).
+MIRROR_SET_OUTPUTS: dict[str, Callable[[], str]] = {
+    f"{kind.crd_name}.yaml": functools.partial(render_mirror_set, kind) for kind in MIRROR_SET_KINDS
+}
 OUTPUTS = {
     "imagestreams.image.openshift.io.yaml": render,
+    **MIRROR_SET_OUTPUTS,
     "imagestreams-clusterroles.yaml": render_roles,
 }
-DEPLOY_OUTPUTS = {"imagestream-operator-rbac.yaml": render_operator_rbac}
+# Two files: the RBAC can be applied on its own (tests do), while the webhook configurations, whose stream rules fail
+# closed, belong only where the operator runs.
+DEPLOY_OUTPUTS = {
+    "imagestream-operator-rbac.yaml": render_operator_rbac,
+    "imagestream-operator-webhooks.yaml": render_deploy_webhooks,
+}
 # Relative to the chart directory (helm/imagestream-operator): Helm installs crds/ before the templates and
 # never upgrades it; files/ is read by the templates with .Files.Get.
 CHART_OUTPUTS = {
     "crds/imagestreams.image.openshift.io.yaml": render,
+    **{f"crds/{name}": text for name, text in MIRROR_SET_OUTPUTS.items()},
     "files/operator-rules.yaml": render_chart_rules,
     "files/cluster-roles.yaml": render_chart_cluster_roles,
+    "files/webhooks.yaml": render_chart_webhooks,
 }
 
 
@@ -303,10 +404,13 @@ def main() -> None:
     from pathlib import Path  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
-        description="Write the ImageStream CRD, its cluster roles, the operator RBAC and the chart copies."
+        description="Write the ImageStream CRD, its cluster roles, the operator's RBAC and webhooks, and the chart's "
+        "copies."
     )
     parser.add_argument("--crds", type=Path, action="append", default=[], help="directory for the CRD and roles")
-    parser.add_argument("--deploy", type=Path, action="append", default=[], help="directory for the operator RBAC")
+    parser.add_argument(
+        "--deploy", type=Path, action="append", default=[], help="directory for the operator RBAC and webhooks"
+    )
     parser.add_argument(
         "--chart", type=Path, action="append", default=[], help="Helm chart directory (writes its crds/ and files/)"
     )

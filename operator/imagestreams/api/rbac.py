@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imagestreams.api import mirrorsets
 from imagestreams.api.imagestream import GROUP, PLURAL
 from imagestreams.core.workloadkinds import WORKLOAD_TYPES, TriggerWrite
 
@@ -39,6 +40,12 @@ OPERATOR_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     # Cross-namespace sources and triggers: may namespace A pull from namespace B?
     {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+    # Registry mirrors for imports (ImageDigestMirrorSets, ImageTagMirrorSets, cluster-scoped): watched, never written.
+    {
+        "apiGroups": [mirrorsets.GROUP],
+        "resources": [k.plural for k in mirrorsets.MIRROR_SET_KINDS],
+        "verbs": ["list", "watch"],
+    },
     # Triggered workloads (every kind in core.workloadkinds): watched; for most only the image of triggered
     # containers is written (server-side apply); Jobs are build definitions: runs are created from them and pruned.
     *_workload_rules(),
@@ -64,9 +71,41 @@ LEADER_ELECTION_RULES: list[dict[str, Any]] = [
 ]
 
 
+# With the admission webhooks and the operator's own certificates (not with cert-manager, whose CA injector fills the
+# CA bundle): the CA bundle of its own two webhook configurations, and nothing else of them.
+def webhook_configuration_rules(configuration: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+            "verbs": ["get", "patch"],
+            "resourceNames": [configuration],
+        },
+    ]
+
+
+# In the operator's own namespace only (a Role): the Secret with the webhook CA and certificate. Created on the first
+# start: RBAC cannot limit `create` by name (the authorizer is not told the new object's name), so that verb is
+# namespace-wide; reading and rotating it are for that one Secret.
+def webhook_secret_rules(secret: str) -> list[dict[str, Any]]:
+    return [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "update"], "resourceNames": [secret]},
+    ]
+
+
+WEBHOOK_SECRET = f"{OPERATOR_NAME}-webhook-tls"  # the operator's webhook_secret default
+WEBHOOKS_ROLE = f"{OPERATOR_NAME}-webhooks"  # the ClusterRole for the configurations, and the Role for the Secret
+
+
 # The resources of OPERATOR_RULES that are not namespaced: a Role cannot grant them, so the chart's namespaced
 # mode grants them with a small ClusterRole of their own (tests check this list against the apiserver).
-CLUSTER_SCOPED_RESOURCES = frozenset({("authorization.k8s.io", "subjectaccessreviews")})
+CLUSTER_SCOPED_RESOURCES = frozenset(
+    {
+        ("authorization.k8s.io", "subjectaccessreviews"),
+        *((mirrorsets.GROUP, k.plural) for k in mirrorsets.MIRROR_SET_KINDS),
+    }
+)
 
 
 def _is_cluster_scoped(rule: dict[str, Any]) -> bool:
@@ -87,10 +126,25 @@ def cluster_scoped_rules() -> list[dict[str, Any]]:
     return [rule for rule in OPERATOR_RULES if _is_cluster_scoped(rule)]
 
 
-def operator_rbac(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
+def _bound(role_kind: str, name: str, namespace: str, role_namespace: str | None = None) -> dict[str, Any]:
+    """The binding of role `name` to the operator's ServiceAccount in `namespace` (a RoleBinding in `role_namespace`
+    when given, else a ClusterRoleBinding)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if role_namespace else "ClusterRoleBinding",
+        "metadata": {"name": name, **({"namespace": role_namespace} if role_namespace else {})},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": namespace}],
+    }
+
+
+def operator_rbac(namespace: str = DEFAULT_NAMESPACE, configuration: str = OPERATOR_NAME) -> list[dict[str, Any]]:
     """Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding for a cluster-wide operator, and the
-    pull-secrets ClusterRole, bound nowhere: bind it in each namespace whose streams need pull secrets."""
+    pull-secrets ClusterRole, bound nowhere: bind it in each namespace whose streams need pull secrets. For the
+    admission webhooks: a ClusterRole for their two configurations (`configuration`) and a Role in `namespace` for
+    their certificate's Secret."""
     rbac = "rbac.authorization.k8s.io/v1"
+    leader_election = f"{OPERATOR_NAME}-leader-election"
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": OPERATOR_NAME, "namespace": namespace}},
@@ -106,29 +160,28 @@ def operator_rbac(namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
             "metadata": {"name": PULL_SECRETS_ROLE},
             "rules": PULL_SECRET_RULES,
         },
-        {
-            "apiVersion": rbac,
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": OPERATOR_NAME},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR_NAME},
-            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": namespace}],
-        },
+        _bound("ClusterRole", OPERATOR_NAME, namespace),
         # Only used with IMAGESTREAMS_LEADER_ELECTION=true and the Lease in this namespace.
         {
             "apiVersion": rbac,
             "kind": "Role",
-            "metadata": {"name": f"{OPERATOR_NAME}-leader-election", "namespace": namespace},
+            "metadata": {"name": leader_election, "namespace": namespace},
             "rules": LEADER_ELECTION_RULES,
         },
+        _bound("Role", leader_election, namespace, namespace),
+        # The admission webhooks with the operator's own certificates (deploy/imagestream-operator-webhooks.yaml).
         {
             "apiVersion": rbac,
-            "kind": "RoleBinding",
-            "metadata": {"name": f"{OPERATOR_NAME}-leader-election", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": f"{OPERATOR_NAME}-leader-election",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_NAME, "namespace": namespace}],
+            "kind": "ClusterRole",
+            "metadata": {"name": WEBHOOKS_ROLE},
+            "rules": webhook_configuration_rules(configuration),
         },
+        _bound("ClusterRole", WEBHOOKS_ROLE, namespace),
+        {
+            "apiVersion": rbac,
+            "kind": "Role",
+            "metadata": {"name": WEBHOOKS_ROLE, "namespace": namespace},
+            "rules": webhook_secret_rules(WEBHOOK_SECRET),
+        },
+        _bound("Role", WEBHOOKS_ROLE, namespace, namespace),
     ]

@@ -105,6 +105,74 @@ class OperatorSettings(BaseModel):
         0, ge=0, le=65535, description="Port of the /healthz, /readyz and /metrics server; 0: no server."
     )
 
+    webhook_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the HTTPS admission webhook server (image lookup, stream write rules); 0: no server.",
+    )
+    webhook_address: str = Field("0.0.0.0", description="IP address the admission webhook server listens on.")
+    webhook_cert_dir: str | None = Field(
+        None,
+        description="A directory with tls.crt and tls.key (a Secret mounted from cert-manager); unset: the operator "
+        "issues and rotates its own CA and certificate in webhook_secret.",
+    )
+    webhook_namespace: str = Field(
+        "default", description="Namespace of webhook_secret (the chart sets the operator's own namespace)."
+    )
+    webhook_secret: str = Field(
+        "imagestream-operator-webhook-tls", description="Secret holding the operator's own webhook CA and certificate."
+    )
+    webhook_configuration: str = Field(
+        "imagestream-operator",
+        description="Name of the Mutating- and ValidatingWebhookConfiguration whose CA bundle the operator keeps "
+        "current; empty: leave the CA bundle alone.",
+    )
+    webhook_hosts: tuple[str, ...] = Field(
+        ("127.0.0.1",),
+        min_length=1,
+        description="DNS names and IP addresses the webhook certificate is issued for (the chart sets the Service's "
+        "names).",
+    )
+    webhook_ca_seconds: float = Field(
+        5 * 365 * 86400.0, ge=60, description="Lifetime of the operator's webhook CA; replaced after two thirds."
+    )
+    webhook_cert_seconds: float = Field(
+        90 * 86400.0, ge=30, description="Lifetime of the webhook serving certificate; renewed after two thirds."
+    )
+    webhook_check_seconds: float = Field(
+        300.0, gt=0, description="How often the webhook certificates are checked for rotation."
+    )
+    webhook_ca_publish_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a new webhook CA is trusted in the configurations' CA bundle before a certificate it "
+        "issued is served (time for every API server to read the new bundle).",
+    )
+
+    notifications_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the plain-HTTP registry push notification endpoint (POST /notifications/<format>); "
+        "0: none.",
+    )
+    notifications_address: str = Field("0.0.0.0", description="IP address the push notification endpoint listens on.")
+    notifications_namespace: str = Field(
+        "default", description="Namespace of notifications_secret (the chart sets the operator's own namespace)."
+    )
+    notifications_secret: str = Field(
+        "imagestream-operator-notifications",
+        description="Secret whose values are the tokens a push notification must present (each value one token of "
+        "at least 16 bytes).",
+    )
+    notifications_rate: float = Field(
+        5.0, gt=0, description="Push notifications per second accepted from one source (address and format)."
+    )
+    notifications_burst: int = Field(
+        50, ge=1, description="Push notifications one source may send at once before notifications_rate applies."
+    )
+
     def ignores(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.excluded_namespaces)
 
@@ -114,6 +182,7 @@ class OperatorSettings(BaseModel):
         "private_registries",
         "namespaces",
         "excluded_namespaces",
+        "webhook_hosts",
         mode="before",
     )
     @classmethod
@@ -122,7 +191,7 @@ class OperatorSettings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("health_address")
+    @field_validator("health_address", "webhook_address", "notifications_address")
     @classmethod
     def _ip_address(cls, value: str) -> str:
         try:

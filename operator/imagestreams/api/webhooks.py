@@ -16,12 +16,17 @@ webhooks, and neither does anything in the namespaces listed as excluded (kube-s
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 
 CONFIGURATION_NAME = "imagestream-operator"
+# The Service in front of the webhook server (deploy/ and the chart: `<fullname>-webhook`), its port and port name.
+SERVICE_NAME = f"{CONFIGURATION_NAME}-webhook"
+SERVICE_PORT = 443
+SERVICE_PORT_NAME = "webhooks"
 LOOKUP_PATH = "/lookup"
 STREAM_MUTATE_PATH = "/imagestreams/mutate"
 STREAM_VALIDATE_PATH = "/imagestreams/validate"
@@ -46,6 +51,12 @@ ClientConfig = Callable[[str], dict[str, Any]]
 def service_client_config(namespace: str, service: str, port: int = 443) -> ClientConfig:
     """Webhooks reached through a Service (the caBundle is filled in by the operator or cert-manager)."""
     return lambda path: {"service": {"namespace": namespace, "name": service, "path": path, "port": port}}
+
+
+def service_hosts(namespace: str, service: str) -> tuple[str, ...]:
+    """The names the serving certificate must carry: the API server asks for `<service>.<namespace>.svc`; the others
+    are for clients inside the cluster."""
+    return (service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local")
 
 
 def url_client_config(base_url: str, ca_bundle: str = "") -> ClientConfig:
@@ -81,7 +92,7 @@ def _webhook(
         "rules": rules,
         "failurePolicy": "Fail" if fail else "Ignore",
         "matchPolicy": "Equivalent",
-        "namespaceSelector": namespace_selector,
+        "namespaceSelector": copy.deepcopy(namespace_selector),  # not shared: YAML would write an alias
         "sideEffects": "None",
         "timeoutSeconds": TIMEOUT_SECONDS,
         "admissionReviewVersions": ["v1"],

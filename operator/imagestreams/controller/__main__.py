@@ -20,6 +20,9 @@ from imagestreams.controller.health import Health, HealthServer
 from imagestreams.controller.metrics import Metrics
 
 if TYPE_CHECKING:
+    from imagestreams.admission.certstore import CertificateStore
+    from imagestreams.admission.server import WebhookServer
+    from imagestreams.controller.notifications import NotificationServer
     from imagestreams.kube.leader import LeaderElection
 
 
@@ -66,6 +69,103 @@ def _election(settings: OperatorSettings, health: Health) -> LeaderElection:
     )
 
 
+def _admission(settings: OperatorSettings, metrics: Metrics) -> tuple[WebhookServer, CertificateStore | None]:
+    """The admission webhook server, and the store of its certificates unless cert-manager provides them."""
+    import datetime  # noqa: PLC0415 - only needed with webhooks
+
+    from lightkube import Client  # noqa: PLC0415
+
+    from imagestreams.admission.certstore import CertificateStore, FileCertificates  # noqa: PLC0415
+    from imagestreams.admission.routes import handlers  # noqa: PLC0415
+    from imagestreams.admission.server import WebhookServer  # noqa: PLC0415
+
+    kube = Client()
+    store = None
+    if settings.webhook_cert_dir:
+        certificates: FileCertificates | CertificateStore = FileCertificates(settings.webhook_cert_dir)
+    else:
+        store = certificates = CertificateStore(
+            kube,
+            namespace=settings.webhook_namespace,
+            secret=settings.webhook_secret,
+            configuration=settings.webhook_configuration,
+            hosts=settings.webhook_hosts,
+            ca_lifetime=datetime.timedelta(seconds=settings.webhook_ca_seconds),
+            serving_lifetime=datetime.timedelta(seconds=settings.webhook_cert_seconds),
+            check_seconds=settings.webhook_check_seconds,
+            ca_publish_seconds=settings.webhook_ca_publish_seconds,
+        ).start()
+    server = WebhookServer(
+        certificates,
+        handlers(kube, metrics.image_looked_up),
+        settings.webhook_address,
+        settings.webhook_port,
+        metrics.admission_answered,
+    )
+    return server.start(), store
+
+
+def _notifications(settings: OperatorSettings, metrics: Metrics) -> NotificationServer:
+    """The push notification endpoint, with the tokens of its Secret."""
+    from imagestreams.controller.notifications import NotificationServer, SecretTokens, secret_reader  # noqa: PLC0415
+
+    namespace, name = settings.notifications_namespace, settings.notifications_secret
+    tokens = SecretTokens(secret_reader(namespace, name), f"{namespace}/{name}")
+    server = NotificationServer(
+        tokens,
+        settings.notifications_address,
+        settings.notifications_port,
+        rate=settings.notifications_rate,
+        burst=settings.notifications_burst,
+        observe=metrics.notification_received,
+    )
+    return server.start()
+
+
+class _Servers:
+    """The health and admission servers, started before the election: a standby answers its probes, scrapes and
+    admission reviews too (the API server spreads webhook calls over the Service's endpoints)."""
+
+    def __init__(self) -> None:
+        self.health: HealthServer | None = None
+        self.admission: tuple[WebhookServer, CertificateStore | None] | None = None
+        self.notifications: NotificationServer | None = None
+
+    def start(self, settings: OperatorSettings, health: Health, metrics: Metrics) -> str:
+        """Start what the settings ask for; an error message (everything stopped again) if something cannot be."""
+        try:
+            if settings.health_port:
+                self.health = HealthServer(health, metrics, settings.health_address, settings.health_port).start()
+        except OSError as error:
+            where = f"{settings.health_address}:{settings.health_port}"
+            return f"cannot serve /healthz, /readyz and /metrics on {where}: {error}"
+        try:
+            if settings.webhook_port:
+                self.admission = _admission(settings, metrics)
+        except Exception as error:  # reported; exit code 2: nothing could be served
+            self.stop()
+            return f"cannot serve the admission webhooks on {settings.webhook_address}:{settings.webhook_port}: {error}"
+        try:
+            if settings.notifications_port:
+                self.notifications = _notifications(settings, metrics)
+        except Exception as error:  # reported; exit code 2
+            self.stop()
+            where = f"{settings.notifications_address}:{settings.notifications_port}"
+            return f"cannot serve push notifications on {where}: {error}"
+        return ""
+
+    def stop(self) -> None:
+        if self.notifications is not None:
+            self.notifications.stop()
+        if self.health is not None:
+            self.health.stop()
+        if self.admission is not None:
+            webhooks, store = self.admission
+            webhooks.stop()
+            if store is not None:
+                store.stop()
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     # Until Kopf installs its own handler: a SIGTERM while waiting for (or just after winning) the Lease ends the
     # process through the `finally` that releases it, rather than leaving a held Lease to expire.
@@ -96,15 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     health = Health(
         metrics, leader_election=settings.leader_election, lease_seconds=settings.leader_election_lease_seconds
     )
-    server = None
-    if settings.health_port:
-        # Before the election: a standby answers its probes and scrapes too.
-        try:
-            server = HealthServer(health, metrics, settings.health_address, settings.health_port).start()
-        except OSError as error:
-            where = f"{settings.health_address}:{settings.health_port}"
-            print(f"error: cannot serve /healthz, /readyz and /metrics on {where}: {error}", file=sys.stderr)
-            return 2
+    servers = _Servers()
+    problem = servers.start(settings, health, metrics)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     election = None
     try:
         if settings.leader_election:
@@ -129,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                     imagestreams.controller.handlers.SETTINGS: settings,
                     imagestreams.controller.handlers.METRICS: metrics,
                     imagestreams.controller.handlers.HEALTH: health,
+                    imagestreams.controller.handlers.NOTIFICATIONS: servers.notifications,
                 }
             ),
         )
@@ -136,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         health.stopping()
         if election is not None:
             election.release()
-        if server is not None:
-            server.stop()
+        servers.stop()
     return 0
 
 

@@ -163,6 +163,40 @@ class Metrics:
             "1 while this process acts (holds the Lease with leader election, or runs without it), else 0.",
             registry=r,
         )
+        self.admission_requests = Counter(
+            "imagestreams_admission_requests",
+            "Admission reviews answered, by webhook path and result (allowed, patched, denied, error).",
+            ["path", "result"],
+            registry=r,
+        )
+        self.admission_seconds = Histogram(
+            "imagestreams_admission_seconds",
+            "Time to answer an admission review, by webhook path.",
+            ["path"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.image_lookups = Counter(
+            "imagestreams_image_lookups",
+            "Container images examined by the image lookup webhook, by result: resolved (to a stream's image), left "
+            "(as written: not a local name, no such stream or image, no local lookup) or failed (the stream could not "
+            "be read).",
+            ["result"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "imagestreams_notifications",
+            "Registry push notifications received, by format (distribution, dockerhub, quay, harbor, github) and "
+            "result (accepted, bad_request, unauthorized, too_large, rate_limited, standby, error).",
+            ["format", "result"],
+            registry=r,
+        )
+        self.notified_tags = Counter(
+            "imagestreams_notification_scheduled_tags",
+            "Scheduled tags made due at once by accepted push notifications, by format.",
+            ["format"],
+            registry=r,
+        )
         self.streams = Gauge("imagestreams_image_streams", "Image streams in the operator's cache.", registry=r)
         self.workloads = Gauge(
             "imagestreams_triggered_workloads", "Workloads with an image trigger annotation.", registry=r
@@ -244,6 +278,20 @@ class Metrics:
 
     def watch_restarted(self, kind: str) -> None:
         self.watch_restarts.labels(kind).inc()
+
+    def admission_answered(self, path: str, result: str, seconds: float) -> None:
+        self.admission_requests.labels(path, result).inc()
+        self.admission_seconds.labels(path).observe(seconds)
+
+    def image_looked_up(self, result: str) -> None:
+        """The image lookup's observer (admission.lookup.ImageLookup(observe=...))."""
+        self.image_lookups.labels(result).inc()
+
+    def notification_received(self, notification_format: str, result: str, scheduled_tags: int) -> None:
+        """The push notification endpoint's observer (controller/notifications.py)."""
+        self.notifications.labels(notification_format, result).inc()
+        if scheduled_tags:
+            self.notified_tags.labels(notification_format).inc(scheduled_tags)
 
     def set_leader(self, leading: bool) -> None:
         self.leader.set(1 if leading else 0)

@@ -23,6 +23,8 @@ CONTROLLER_MANAGER_READY_TIMEOUT = 60.0
 # The controllers that make workloads, namespaces, service accounts and ownership behave as in a real
 # cluster. Without a node (node.py), pods stay Pending; nothing else here needs them to run. The
 # node-lifecycle controller lifts the not-ready taint a kubelet registers its node with, once it is Ready.
+# The endpointslice controller lists a Service's ready pods, which is where the API server sends the calls of a
+# webhook behind a Service (the operator installed with its chart on the node).
 CONTROLLERS = (
     "garbage-collector-controller",
     "namespace-controller",
@@ -38,6 +40,7 @@ CONTROLLERS = (
     "cronjob-controller",
     "ttl-after-finished-controller",
     "node-lifecycle-controller",
+    "endpointslice-controller",
 )
 
 
@@ -268,6 +271,10 @@ def start_apiserver(
             f"--kubelet-client-key={kubelet_key}",
             # No Endpoints object for a loopback apiserver address, and no APF background traffic.
             "--endpoint-reconciler-type=none",
+            # There is no kube-proxy: a webhook behind a Service is called at one of the Service's EndpointSlice
+            # addresses (a ready pod's IP) rather than at its cluster IP, which nothing routes
+            # (cmd/kube-apiserver/app/server.go buildServiceResolver: NewEndpointServiceResolver).
+            "--enable-aggregator-routing=true",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
             f"--admission-control-config-file={admission_config}",
