@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 import yaml
+from lightkube import Client
 
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
 from tests.conftest import REPO_ROOT, kubectl
 from tests.helpers import OperatorProcess, eventually, pusher_for
 from tests.streams import apply_stream, docker_tag, get_stream, insecure_tag, status_tag, wait_for_tag
+from tests.webhooks import served_webhooks, wait_until_called
 
 GOLDEN = REPO_ROOT / "tests" / "golden"
 TRIGGERS = "image.openshift.io/triggers"
@@ -603,35 +605,220 @@ def test_set_triggers_on_a_cronjob_with_output(cli: Cli) -> None:
 # --- set-image-lookup -----------------------------------------------------------------------------------------
 
 
-def test_set_image_lookup_on_streams_and_workloads(cli: Cli) -> None:
-    cli.imported({"v1": cli.push("v1")})
-    apply(cli.cluster, deployment(cli.namespace, "web", ["web"]))
-    assert cli.ok("set-image-lookup") == "NAME  LOCAL\napp   false\n"
-    assert cli.ok("set-image-lookup", "app") == "imagestream.image.openshift.io/app image lookup updated\n"
-    assert cli.stream()["spec"]["lookupPolicy"] == {"local": True}
-    assert cli.ok("set", "image-lookup", "--list", "app") == "NAME  LOCAL\napp   true\n"
-    assert cli.ok("set-image-lookup", "deploy/web") == "deployment.apps/web image lookup updated\n"
-    template = get(cli.cluster, "deployment", cli.namespace, "web")["spec"]["template"]["metadata"]
-    assert template["annotations"]["alpha.image.policy.openshift.io/resolve-names"] == "*"
-    assert (
-        cli.ok("set-image-lookup", "--list", "deploy/web", "is/app")
-        == "NAME             LOCAL\ndeployments/web  true\napp              true\n"
+RESOLVE_NAMES = "alpha.image.policy.openshift.io/resolve-names"
+LOOKUP_HEADER = ["NAME", "LOCAL", "IMAGE", "LOOKUP"]
+
+
+def lookup_off(stream: str) -> str:
+    return (
+        f"left: the image stream {stream} does not allow local lookup (spec.lookupPolicy.local), "
+        f'and {RESOLVE_NAMES} is not "*"'
     )
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """A kubectl-style table (columns at least two spaces apart) as cells; a LOOKUP cell keeps its single spaces."""
+    return [re.split(r"\s{2,}", line.rstrip()) for line in text.splitlines()]
+
+
+def test_set_image_lookup_on_streams_and_workloads(cli: Cli) -> None:
+    digest = cli.push("v1")
+    cli.imported({"v1": digest})
+    resolved = f"resolved to {cli.registry.host}/{cli.repository}@{digest}"
+    apply(cli.cluster, deployment(cli.namespace, "web", ["web"]))
+    assert table_rows(cli.ok("set-image-lookup")) == [LOOKUP_HEADER, ["app", "false", "app:v1", lookup_off("app")]]
+    changed = cli.ok("set-image-lookup", "app")
+    assert changed.startswith("imagestream.image.openshift.io/app image lookup updated\n\n")  # oc's line, first
+    assert table_rows(changed)[2:] == [LOOKUP_HEADER, ["app", "true", "app:v1", resolved]]
+    assert cli.stream()["spec"]["lookupPolicy"] == {"local": True}
+    assert table_rows(cli.ok("set", "image-lookup", "--list", "app")) == [
+        LOOKUP_HEADER,
+        ["app", "true", "app:v1", resolved],
+    ]
+    assert cli.ok("set-image-lookup", "deploy/web").startswith("deployment.apps/web image lookup updated\n\n")
+    template = get(cli.cluster, "deployment", cli.namespace, "web")["spec"]["template"]["metadata"]
+    assert template["annotations"][RESOLVE_NAMES] == "*"
+    # With the annotation, placeholder/web:0 is looked up as web:0 in the namespace, which has no stream web.
+    assert table_rows(cli.ok("set-image-lookup", "--list", "deploy/web", "is/app")) == [
+        ["NAME", "LOCAL", "CONTAINER", "IMAGE", "LOOKUP"],
+        [
+            "deployments/web",
+            "true",
+            "web",
+            "placeholder/web:0",
+            f"left: there is no image stream web in namespace {cli.namespace}",
+        ],
+        ["app", "true", "<none>", "app:v1", resolved],
+    ]
     cli.ok("set-image-lookup", "app", "deploy/web", "--enabled=false")
     assert cli.stream()["spec"]["lookupPolicy"] == {"local": False}
     template = get(cli.cluster, "deployment", cli.namespace, "web")["spec"]["template"]["metadata"]
-    assert "alpha.image.policy.openshift.io/resolve-names" not in (template.get("annotations") or {})
+    assert RESOLVE_NAMES not in (template.get("annotations") or {})
     listed = cli.ok("set-image-lookup", "-A")
-    assert listed.startswith("NAMESPACE")
-    assert re.search(rf"^{cli.namespace}\s+app\s+false$", listed, re.MULTILINE)
+    assert table_rows(listed)[0] == ["NAMESPACE", *LOOKUP_HEADER]
+    assert [cli.namespace, "app", "false", "app:v1", lookup_off("app")] in table_rows(listed)
     assert json.loads(cli.ok("set-image-lookup", "app", "-o", "json"))["spec"]["lookupPolicy"] == {"local": True}
     cli.imported({"v1": cli.push("v1")}, stream="second")
-    assert cli.ok("set-image-lookup", "--all", "--enabled=false") == (
+    turned_off = cli.ok("set-image-lookup", "--all", "--enabled=false")
+    assert turned_off.startswith(
         "imagestream.image.openshift.io/app image lookup updated\n"
-        "imagestream.image.openshift.io/second image lookup updated\n"
+        "imagestream.image.openshift.io/second image lookup updated\n\n"
     )
-    assert cli.ok("set-image-lookup") == "NAME    LOCAL\napp     false\nsecond  false\n"
+    assert table_rows(turned_off)[3:] == [
+        LOOKUP_HEADER,
+        ["app", "false", "app:v1", lookup_off("app")],
+        ["second", "false", "second:v1", lookup_off("second")],
+    ]
+    assert table_rows(cli.ok("set-image-lookup")) == [
+        LOOKUP_HEADER,
+        ["app", "false", "app:v1", lookup_off("app")],
+        ["second", "false", "second:v1", lookup_off("second")],
+    ]
     assert cli.fails("set-image-lookup", "nope") == 'error: imagestreams.image.openshift.io "nope" not found\n'
+
+
+def full_name(cli: Cli) -> str:
+    return f"{cli.registry.host}/elsewhere/app:v1"
+
+
+def lookup_deployment(cli: Cli, name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Deployment whose images cover the lookup cases: an init container and a bare name that resolve, a tag
+    without an image, a name no stream has, and a full pull spec ending in app:v1 (resolved only with the
+    annotation, which drops its registry and namespace)."""
+    images = {"web": "app", "side": "busybox:1", "full": full_name(cli), "never": "app:nothing"}
+    body = deployment(cli.namespace, name, list(images))
+    pod = body["spec"]["template"]["spec"]
+    pod["initContainers"] = [{"name": "init", "image": "app:v1"}]
+    for container in pod["containers"]:
+        container["image"] = images[container["name"]]
+    if annotations:
+        body["spec"]["template"]["metadata"]["annotations"] = annotations
+    return body
+
+
+def test_set_image_lookup_shows_what_lookup_does(cli: Cli, crds: LocalCluster) -> None:
+    first, latest = cli.push("v1"), cli.push("latest")
+    cli.imported({"v1": first, "latest": latest})
+    by_digest = f"{cli.registry.host}/{cli.repository}@"
+    cli.ok("tag", "--source=docker", "--insecure", cli.pull_spec("nothing"), "app:nothing")  # nothing to import
+    apply(cli.cluster, lookup_deployment(cli, "web"))
+
+    # Off: one row for every tag of the stream, with admission's reason.
+    assert table_rows(cli.ok("set-image-lookup")) == [LOOKUP_HEADER, ["app", "false", "app:*", lookup_off("app")]]
+    no_image = "left: the tag app:nothing has no image, and the stream has no status.dockerImageRepository"
+    no_stream = f"left: there is no image stream busybox in namespace {cli.namespace}"
+    not_short = f'left: not a short name (it names a registry or namespace), and {RESOLVE_NAMES} is not "*"'
+    containers = ["NAME", "LOCAL", "CONTAINER", "IMAGE", "LOOKUP"]
+    web = ["deployments/web", "false"]
+    assert table_rows(cli.ok("set-image-lookup", "--list", "deploy/web")) == [
+        containers,
+        [*web, "init", "app:v1", lookup_off("app")],
+        [*web, "web", "app", lookup_off("app")],
+        [*web, "side", "busybox:1", no_stream],
+        [*web, "full", full_name(cli), not_short],
+        [*web, "never", "app:nothing", lookup_off("app")],
+    ]
+
+    # Turning it on says which short names now resolve, in oc's tag order (latest, versions, the rest by name).
+    changed = cli.ok("set-image-lookup", "app")
+    assert table_rows(changed) == [
+        ["imagestream.image.openshift.io/app image lookup updated"],
+        [""],
+        LOOKUP_HEADER,
+        ["app", "true", "app:latest", f"resolved to {by_digest}{latest}"],
+        ["app", "true", "app:nothing", no_image],
+        ["app", "true", "app:v1", f"resolved to {by_digest}{first}"],
+    ]
+    assert table_rows(cli.ok("set-image-lookup", "--list", "deploy/web")) == [
+        containers,
+        [*web, "init", "app:v1", f"resolved to {by_digest}{first}"],
+        [*web, "web", "app", f"resolved to {by_digest}{latest}"],
+        [*web, "side", "busybox:1", no_stream],
+        [*web, "full", full_name(cli), not_short],
+        [*web, "never", "app:nothing", no_image],
+    ]
+
+    # After a change, a workload is shown with the streams as the same command leaves them, dry run or not.
+    dry = cli.ok("set-image-lookup", "deploy/web", "app", "--enabled=false", "--dry-run=client")
+    assert table_rows(dry)[4:6] == [
+        [*web, "init", "app:v1", lookup_off("app")],
+        [*web, "web", "app", lookup_off("app")],
+    ]
+    assert cli.stream()["spec"]["lookupPolicy"] == {"local": True}
+
+    # The annotation on the workload: the full pull spec is looked up as app:v1 too; shown for the workload as the
+    # plugin wrote it (the server's answer could already carry the webhook's digests).
+    annotated = ["deployments/web", "true"]
+    assert table_rows(cli.ok("set-image-lookup", "deploy/web"))[2:] == [
+        containers,
+        [*annotated, "init", "app:v1", f"resolved to {by_digest}{first}"],
+        [*annotated, "web", "app", f"resolved to {by_digest}{latest}"],
+        [*annotated, "side", "busybox:1", no_stream],
+        [*annotated, "full", full_name(cli), f"resolved to {by_digest}{first}"],
+        [*annotated, "never", "app:nothing", no_image],
+    ]
+
+    # describe keeps oc's layout; --show-lookup adds the stream's rows after it.
+    plain = cli.ok("describe", "is", "app")
+    shown = cli.ok("describe", "is", "app", "--show-lookup")
+    assert "Image Lookup:\t\tlocal=true\n" in plain and "Lookup:\n" not in plain
+    layout, section = shown[: shown.index("Lookup:\n")], shown[shown.index("Lookup:\n") :]
+    assert normalize(layout, cli) == normalize(plain, cli)
+    assert [line.split("\t")[0] for line in section.splitlines()] == [
+        "Lookup:",
+        "  app:latest",
+        "  app:nothing",
+        "  app:v1",
+    ]
+    assert section.splitlines()[1].split("\t")[-1] == f"resolved to {by_digest}{latest}"
+    assert cli.fails("describe", "istag", "app:v1", "--show-lookup").startswith(
+        "error: -l, --show-events and --show-lookup describe image streams, not istag\n"
+    )
+
+    # A user who may read the workload but not the streams is shown why nothing can be said.
+    user = f"viewer-{uuid.uuid4().hex[:6]}"
+    kubectl(crds, "create", "role", user, "--verb=get,list", "--resource=deployments.apps", "-n", cli.namespace)
+    kubectl(crds, "create", "rolebinding", user, f"--role={user}", f"--user={user}", "-n", cli.namespace)
+    as_user = run_cli(
+        crds,
+        cli.namespace,
+        "set-image-lookup",
+        "--list",
+        "deploy/web",
+        env={"KUBECONFIG": str(crds.user_kubeconfig(user))},
+    )
+    assert as_user.status == 0, as_user.err
+    unreadable = table_rows(as_user.out)[1]
+    assert unreadable[:4] == [*annotated, "init", "app:v1"]
+    assert unreadable[4].startswith("failed: the image stream app could not be read: ")
+    assert "forbidden" in unreadable[4]
+
+
+def test_set_image_lookup_agrees_with_the_webhook(cli: Cli, crds: LocalCluster, admin: Client) -> None:
+    """What the listing says a workload's images resolve to is what the operator's webhook writes at creation."""
+    first, latest = cli.push("v1"), cli.push("latest")
+    cli.imported({"v1": first, "latest": latest})
+    cli.ok("tag", "--source=docker", "--insecure", cli.pull_spec("nothing"), "app:nothing")
+    cli.ok("set-image-lookup", "app")
+    variants = {"plain": None, "annotated": {RESOLVE_NAMES: "*"}}
+    for name, template_annotations in variants.items():
+        apply(cli.cluster, lookup_deployment(cli, name, template_annotations))
+    predicted: dict[tuple[str, str], str] = {}
+    for name in ("plain", "annotated"):
+        for row in table_rows(cli.ok("set-image-lookup", "--list", f"deploy/{name}"))[1:]:
+            container, image, lookup = row[2], row[3], row[4]
+            predicted[name, container] = lookup.removeprefix("resolved to ") if lookup.startswith("resolved") else image
+    assert predicted["annotated", "full"] == f"{cli.registry.host}/{cli.repository}@{first}"
+
+    with served_webhooks(crds, admin) as served:
+        served.enroll(crds, cli.namespace)
+        wait_until_called(served, crds, cli.namespace)
+        for name, template_annotations in variants.items():
+            apply(cli.cluster, lookup_deployment(cli, f"{name}-admitted", template_annotations))
+    for name in ("plain", "annotated"):
+        pod = get(cli.cluster, "deployment", cli.namespace, f"{name}-admitted")["spec"]["template"]["spec"]
+        written = {c["name"]: c["image"] for c in pod["initContainers"] + pod["containers"]}
+        assert written == {container: image for (which, container), image in predicted.items() if which == name}
 
 
 # --- history, rollback, resume --------------------------------------------------------------------------------
@@ -817,16 +1004,30 @@ def test_selectors_pick_the_workloads_and_streams(cli: Cli) -> None:
     )
 
     labelled_stream(cli, "labelled", {"team": "web"})
-    assert cli.ok("set-image-lookup", "-l", "team=web") == (
-        "imagestream.image.openshift.io/labelled image lookup updated\n"
+    assert cli.ok("set-image-lookup", "-l", "team=web").startswith(
+        "imagestream.image.openshift.io/labelled image lookup updated\n\n"
     )
     assert cli.stream("labelled")["spec"]["lookupPolicy"] == {"local": True}
     assert cli.stream()["spec"].get("lookupPolicy", {}).get("local") is not True
-    assert cli.ok("set-image-lookup", "-l", "team=web", "--list") == "NAME      LOCAL\nlabelled  true\n"
-    assert cli.ok("set-image-lookup", "deploy", "-l", "tier=back") == "deployment.apps/batch image lookup updated\n"
-    assert cli.ok("set-image-lookup", "deploy", "-l", "tier", "--list") == (
-        "NAME               LOCAL\ndeployments/api    false\ndeployments/batch  true\ndeployments/web    false\n"
+    assert table_rows(cli.ok("set-image-lookup", "-l", "team=web", "--list")) == [
+        LOOKUP_HEADER,
+        [
+            "labelled",
+            "true",
+            "labelled:latest",
+            "left: the tag labelled:latest has no image, and the stream has no status.dockerImageRepository",
+        ],
+    ]
+    assert cli.ok("set-image-lookup", "deploy", "-l", "tier=back").startswith(
+        "deployment.apps/batch image lookup updated\n\n"
     )
+    listed = table_rows(cli.ok("set-image-lookup", "deploy", "-l", "tier", "--list"))
+    assert [row[:3] for row in listed] == [
+        ["NAME", "LOCAL", "CONTAINER"],
+        ["deployments/api", "false", "api"],
+        ["deployments/batch", "true", "batch"],
+        ["deployments/web", "false", "web"],
+    ]
 
 
 def test_dry_runs_show_the_change_and_write_nothing(cli: Cli) -> None:
@@ -856,9 +1057,9 @@ def test_dry_runs_show_the_change_and_write_nothing(cli: Cli) -> None:
         assert [t["tag"] for t in deleted["status"].get("tags") or []] == []
         triggered = yaml.safe_load(cli.ok("set-triggers", "deploy/web", "--from-image=app:v1", dry, "-o", "yaml"))
         assert json.loads(triggered["metadata"]["annotations"][TRIGGERS])[0]["from"]["name"] == "app:v1"
-        assert cli.ok("set-image-lookup", "app", "deploy/web", dry) == (
+        assert cli.ok("set-image-lookup", "app", "deploy/web", dry).startswith(
             f"imagestream.image.openshift.io/app image lookup updated{note}\n"
-            f"deployment.apps/web image lookup updated{note}\n"
+            f"deployment.apps/web image lookup updated{note}\n\n"
         )
         pinned = yaml.safe_load(cli.ok("rollback", "app:v1", dry, "-o", "yaml"))
         assert pinned["spec"]["tags"][0]["from"] == {"kind": "ImageStreamImage", "name": f"app@{first}"}

@@ -332,7 +332,7 @@ def test_events_are_listed_oldest_first_in_kubectl_describes_columns() -> None:
 def test_describe_flags_refuse_what_only_streams_have() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert run(["describe", "istag", "app:v1", "--show-events"], out, err) == 1
-    assert err.getvalue().startswith("error: -l and --show-events describe image streams, not istag\n")
+    assert err.getvalue().startswith("error: -l, --show-events and --show-lookup describe image streams, not istag\n")
     err = io.StringIO()
     assert run(["describe", "is", "app", "-l", "a=b"], out, err) == 1
     assert err.getvalue().startswith("error: name cannot be provided when a selector is specified\n")

@@ -17,7 +17,6 @@ from imagestreams.cli.triggeredit import (
     validate_edit,
 )
 from imagestreams.cli.workloads import (
-    RESOLVE_NAMES_ANNOTATION,
     WorkloadRef,
     lookup_enabled,
     lookup_patch,
@@ -26,6 +25,7 @@ from imagestreams.cli.workloads import (
     stream_lookup_local,
     stream_lookup_patch,
 )
+from imagestreams.core.lookup import RESOLVE_NAMES_ANNOTATION
 from imagestreams.core.triggers import TRIGGERS_ANNOTATION
 from imagestreams.core.workloadkinds import WorkloadKind
 

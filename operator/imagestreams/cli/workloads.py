@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagestreams.cli.errors import CliError
+from imagestreams.core.lookup import RESOLVE_ALL_NAMES, RESOLVE_NAMES_ANNOTATION, resolves_all_names
 from imagestreams.core.triggers import POD_SPEC_PATHS
 from imagestreams.core.workloadkinds import WORKLOAD_TYPES, WorkloadKind
-
-RESOLVE_NAMES_ANNOTATION = "alpha.image.policy.openshift.io/resolve-names"
 
 # Every name kubectl accepts for a workload kind: kind, plural and short names, each also with its API group.
 WORKLOAD_NAMES: dict[str, WorkloadKind] = {
@@ -100,23 +99,15 @@ def template_metadata_path(kind: WorkloadKind) -> tuple[str, ...]:
     return (*POD_SPEC_PATHS[kind][:-1], "metadata")
 
 
-def _at(body: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = body
-    for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return node
-
-
 def lookup_enabled(body: Mapping[str, Any], kind: WorkloadKind) -> bool:
-    """Whether the workload asks for all its images to be resolved through streams (oc's LOCAL column)."""
-    template = _at(body, (*template_metadata_path(kind), "annotations")) or {}
-    own = _at(body, ("metadata", "annotations")) or {}
-    return "*" in (template.get(RESOLVE_NAMES_ANNOTATION), own.get(RESOLVE_NAMES_ANNOTATION))
+    """Whether the workload asks for all its images to be resolved through streams (oc's LOCAL column): the
+    annotation on its pod template or on itself, as admission reads it."""
+    return resolves_all_names(body, POD_SPEC_PATHS[kind])
 
 
 def lookup_patch(kind: WorkloadKind, enabled: bool) -> dict[str, Any]:
     """A merge patch setting (or removing) the resolve-names annotation on the pod template, as oc does."""
-    node: dict[str, Any] = {"annotations": {RESOLVE_NAMES_ANNOTATION: "*" if enabled else None}}
+    node: dict[str, Any] = {"annotations": {RESOLVE_NAMES_ANNOTATION: RESOLVE_ALL_NAMES if enabled else None}}
     for key in reversed(template_metadata_path(kind)):
         node = {key: node}
     return node

@@ -1,4 +1,5 @@
-"""`describe is|istag|isimage`: oc describe's layouts, and with --show-events the stream's Events."""
+"""`describe is|istag|isimage`: oc describe's layouts; with --show-lookup what image lookup does with each tag,
+with --show-events the stream's Events (oc shows neither: both are off by default, so the layout stays oc's)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from imagestreams.cli.describe import describe_image, describe_stream, isimage_v
 from imagestreams.cli.errors import CliError, UsageError
 from imagestreams.cli.events import events_section
 from imagestreams.cli.importing import import_request_pending
+from imagestreams.cli.lookupview import lookup_section, stream_lookups
 from imagestreams.cli.workloads import STREAM_TYPES
 
 USAGE = "describe (is|istag|isimage) [NAME ...] [flags]"
@@ -24,6 +26,8 @@ Examples:
   kubectl imagestream describe is app
   # ... followed by its events (the operator's import failures, for example)
   kubectl imagestream describe is app --show-events
+  # ... followed by what image lookup makes of each tag's short name (app:v1 -> its image by digest)
+  kubectl imagestream describe is app --show-lookup
   # Every stream of every namespace, or those with a label
   kubectl imagestream describe is -A
   kubectl imagestream describe is -l team=web
@@ -47,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="end each stream's description with its events, as kubectl describe (oc shows none for streams)",
     )
+    parser.add_argument(
+        "--show-lookup",
+        action="store_true",
+        help="end each stream's description with what image lookup does with each tag's short name (not in oc)",
+    )
 
 
 def run(ctx: Context) -> int:
@@ -68,8 +77,8 @@ def run(ctx: Context) -> int:
 
 
 def _refuse_stream_flags(ctx: Context, kind: str) -> None:
-    if ctx.args.selector or ctx.args.show_events:
-        raise UsageError(f"-l and --show-events describe image streams, not {kind}", "describe")
+    if ctx.args.selector or ctx.args.show_events or ctx.args.show_lookup:
+        raise UsageError(f"-l, --show-events and --show-lookup describe image streams, not {kind}", "describe")
 
 
 def _describe_streams(ctx: Context, names: list[str]) -> int:
@@ -88,6 +97,8 @@ def _describe_streams(ctx: Context, names: list[str]) -> int:
     texts = []
     for body in bodies:
         text = describe_stream(_stream(body), now, request_pending=import_request_pending(body))
+        if args.show_lookup:
+            text += lookup_section(stream_lookups(body))
         if args.show_events:
             metadata = body["metadata"]
             events = ctx.kube.events_about(metadata["namespace"], "ImageStream", metadata["name"], metadata["uid"])
