@@ -35,6 +35,10 @@ bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.
 	$(PY) bench/self_healing.py
 	$(PY) bench/isolation.py
 	$(PY) bench/admission_latency.py
+	$(PY) bench/fanout.py
+	$(PY) bench/memory.py
+	$(PY) bench/throughput.py
+	$(PY) bench/latency.py
 
 image: setup-python  ## the operator image without Docker (build/image: OCI layout, SBOM, digest); REGISTRY=host/repo[:tag] pushes it
 	$(PY) -m imagestreams.imagebuild $(if $(REGISTRY),--push $(REGISTRY)) $(if $(SOURCE_URL),--source-url $(SOURCE_URL))

@@ -46,6 +46,10 @@ SET_ELSEWHERE = {
     "webhook_cert_seconds": "webhooks.certificates.certSeconds",
     "webhook_check_seconds": "webhooks.certificates.checkSeconds",
     "webhook_ca_publish_seconds": "webhooks.certificates.caPublishSeconds",
+    "notifications_port": "notifications.port",
+    "notifications_address": "notifications.address",
+    "notifications_namespace": "notifications (the release namespace)",
+    "notifications_secret": "notifications.secretName (<fullname>-notifications)",
 }
 # What the chart sets for release `rel` in namespace `ops` (template()'s defaults) with the webhooks on.
 WEBHOOK_SETTINGS: dict[str, Any] = {
@@ -234,6 +238,7 @@ def test_the_rules_split_by_scope_are_a_partition_of_the_operator_rules() -> Non
         "namespacedRules": namespaced,
         "clusterScopedRules": cluster_scoped,
         "leaderElectionRules": rbac.LEADER_ELECTION_RULES,
+        "notificationSecretRules": rbac.notification_secret_rules("NOTIFICATIONS-SECRET"),
     }
 
 

@@ -101,6 +101,11 @@ operator's own certificates, and with cert-manager its Certificate and the Secre
 {{- printf "%s-webhook-cert" (include "imagestream-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The Secret with the push notification tokens (notifications.secretName, else <fullname>-notifications). */}}
+{{- define "imagestream-operator.notificationsSecret" -}}
+{{- .Values.notifications.secretName | default (printf "%s-notifications" (include "imagestream-operator.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}
+
 {{/* Where cert-manager's Secret is mounted; IMAGESTREAMS_WEBHOOK_CERT_DIR names it. */}}
 {{- define "imagestream-operator.webhookCertDirectory" -}}
 /etc/imagestreams/webhook-tls

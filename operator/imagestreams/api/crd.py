@@ -35,6 +35,7 @@ from imagestreams.api.rbac import (
     cluster_scoped_rules,
     cluster_wide_rules,
     namespaced_rules,
+    notification_secret_rules,
     operator_rbac,
     webhook_configuration_rules,
     webhook_secret_rules,
@@ -293,6 +294,8 @@ def render_chart_rules() -> str:
         "namespacedRules": namespaced_rules(),
         "clusterScopedRules": cluster_scoped_rules(),
         "leaderElectionRules": LEADER_ELECTION_RULES,
+        # NOTIFICATIONS-SECRET: the chart puts the name of the Secret with the push notification tokens there.
+        "notificationSecretRules": notification_secret_rules("NOTIFICATIONS-SECRET"),
     }
     return HEADER + yaml.safe_dump(rules, sort_keys=False, width=120)
 

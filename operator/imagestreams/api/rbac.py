@@ -94,6 +94,12 @@ def webhook_secret_rules(secret: str) -> list[dict[str, Any]]:
     ]
 
 
+# With push notifications, in the operator's own namespace only (a Role): reading the one Secret whose values are the
+# accepted tokens. The user creates it; the operator never writes it.
+def notification_secret_rules(secret: str) -> list[dict[str, Any]]:
+    return [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [secret]}]
+
+
 WEBHOOK_SECRET = f"{OPERATOR_NAME}-webhook-tls"  # the operator's webhook_secret default
 WEBHOOKS_ROLE = f"{OPERATOR_NAME}-webhooks"  # the ClusterRole for the configurations, and the Role for the Secret
 

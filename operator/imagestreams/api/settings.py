@@ -48,16 +48,32 @@ class OperatorSettings(BaseModel):
         le=64,
         description="Streams decided and written at the same time; a stream waiting on a registry holds no worker.",
     )
+    trigger_workers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Workloads whose image triggers are applied at the same time (each a server-side apply); their "
+        "Events are posted after the writes.",
+    )
     resync_interval_seconds: float = Field(
         600.0,
         ge=0,
         description="How often every stream and triggered workload is checked again, as a safety net; 0: never.",
     )
     registry_concurrency: int = Field(
-        4, ge=1, description="Concurrent requests per registry, shared fairly by the namespaces waiting."
+        16,
+        ge=1,
+        description="Most concurrent requests per registry, shared fairly by the namespaces waiting; halved on a 429 "
+        "and lowered on errors, climbing back over 30 s.",
     )
     registry_rate: float = Field(
-        5.0, gt=0, description="Requests per second per registry, shared fairly by the namespaces waiting."
+        500.0,
+        gt=0,
+        description="Most requests per second per registry, shared fairly by the namespaces waiting; where the "
+        "adaptive limit starts, halved on a 429 and lowered on errors, climbing back over 30 s.",
+    )
+    registry_rate_min: float = Field(
+        1.0, gt=0, description="The adaptive limit never goes below this many requests per second per registry."
     )
     platform_os: str = Field("linux", description="Preferred OS when a tag's source is multi-arch.")
     platform_architecture: str = Field("amd64", description="Preferred architecture for multi-arch sources.")

@@ -197,6 +197,19 @@ class Metrics:
             ["format"],
             registry=r,
         )
+        self.registry_rate_limit = Gauge(
+            "imagestreams_registry_rate_limit",
+            "Requests per second the operator allows itself per registry now, as the limit adapted to the "
+            "registry's answers (+Inf: none).",
+            ["registry"],
+            registry=r,
+        )
+        self.registry_concurrency_limit = Gauge(
+            "imagestreams_registry_concurrency_limit",
+            "Requests in flight the operator allows itself per registry now, as the limit adapted.",
+            ["registry"],
+            registry=r,
+        )
         self.streams = Gauge("imagestreams_image_streams", "Image streams in the operator's cache.", registry=r)
         self.workloads = Gauge(
             "imagestreams_triggered_workloads", "Workloads with an image trigger annotation.", registry=r
@@ -246,6 +259,12 @@ class Metrics:
         """The registry client's request observer (ClientSettings.request_observer)."""
         method = method.upper() if method.upper() in METHODS else OTHER
         self.registry_requests.labels(self._registry_label(registry), method, status).inc()
+
+    def registry_limits(self, registry: str, rate: float, concurrency: int) -> None:
+        """The registry client's limit observer (ClientSettings.limit_observer)."""
+        label = self._registry_label(registry)
+        self.registry_rate_limit.labels(label).set(rate)
+        self.registry_concurrency_limit.labels(label).set(concurrency)
 
     def _registry_label(self, registry: str) -> str:
         host = registry.lower()

@@ -15,9 +15,11 @@ from imagestreams.api.imagestream import ImageStream, NamedTagEventList
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller.importer import Importer
 from imagestreams.controller.metrics import Metrics
-from imagestreams.core.caches import ReverseIndex
+from imagestreams.core.caches import ReverseIndex, TTLCache
 from imagestreams.core.fairness import TokenBucket, share_fairly
+from imagestreams.core.notifications import PushTarget, scheduled_targets, tags_following
 from imagestreams.core.schedule import next_due
+from imagestreams.core.slimbodies import CompactMap, spec_view, without_managed_fields
 from imagestreams.core.statusbudget import (
     CONDITION_ROOM_BYTES,
     fit_status,
@@ -49,33 +51,64 @@ def rfc3339_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+PARSED_STREAMS = 256  # whole streams kept parsed, the most recently asked for (a fan-out asks for one a thousand times)
+
+
 @dataclass
 class StreamCache:
     """The latest body of every watched stream, fed by watch events."""
 
-    bodies: dict[StreamKey, dict[str, Any]] = field(default_factory=dict)
-    parsed: dict[StreamKey, ImageStream] = field(default_factory=dict)
+    # Kept small (core.slimbodies; a parsed stream costs about 8 KiB): each stream's body as compact JSON, decoded
+    # by each pass, and its spec parsed (the schedule reads every spec every few seconds). `stream()` parses the
+    # whole stream when asked and keeps the PARSED_STREAMS asked for last.
+    bodies: CompactMap[StreamKey] = field(default_factory=CompactMap)
+    parsed: dict[StreamKey, ImageStream] = field(default_factory=dict)  # metadata and spec, no status
+    _whole: TTLCache[StreamKey, ImageStream] = field(default_factory=lambda: TTLCache(PARSED_STREAMS))
     # stream <-> the streams with a tag copied from it, so a change wakes only those.
     sources: ReverseIndex[StreamKey, StreamKey] = field(default_factory=ReverseIndex)
+    # stream <-> the pushes its scheduled tags follow, so a push notification finds them (core/notifications.py).
+    pushes: ReverseIndex[StreamKey, PushTarget] = field(default_factory=ReverseIndex)
 
     def put(self, key: StreamKey, body: dict[str, Any]) -> None:
         self.bodies[key] = body
-        stream = self.parsed[key] = ImageStream.model_validate(body)
+        stream = self.parsed[key] = ImageStream.model_validate(spec_view(body))
+        self._whole.pop(key)
         copied_from = []
         for tag in stream.spec.tags or []:
             source = classify_source(key[0], key[1], tag)
             if source.type in (SourceType.OTHER_STREAM_TAG, SourceType.STREAM_IMAGE):
                 copied_from.append((source.namespace, source.stream))
         self.sources.assign(key, copied_from)
+        self.pushes.assign(key, scheduled_targets(*key, stream).values())
 
     def remove(self, key: StreamKey) -> None:
         self.bodies.pop(key, None)
         self.parsed.pop(key, None)
+        self._whole.pop(key)
         self.sources.discard(key)
+        self.pushes.discard(key)
+
+    def following(self, pushed: tuple[PushTarget, ...]) -> dict[StreamKey, set[str]]:
+        """The scheduled tags, by stream, that follow one of the `pushed` targets."""
+        found: dict[StreamKey, set[str]] = {}
+        for key in {key for target in pushed for key in self.pushes.referrers(target)}:
+            stream = self.parsed.get(key)
+            tags = tags_following(scheduled_targets(*key, stream), pushed) if stream is not None else set()
+            if tags:
+                found[key] = tags
+        return found
 
     def stream(self, namespace: str, name: str) -> ImageStream | None:
-        """The stream as last seen (parsed once per event; callers must not modify it)."""
-        return self.parsed.get((namespace, name))
+        """The stream as last seen, status included (callers must not modify it)."""
+        key = (namespace, name)
+        stream = self._whole.get(key)
+        if stream is None:
+            body = self.bodies.get(key)
+            if body is None:
+                return None
+            stream = ImageStream.model_validate(without_managed_fields(body))
+            self._whole.put(key, stream)
+        return stream
 
     def dependents(self, namespace: str, name: str) -> list[StreamKey]:
         """Streams with a tag copied from (namespace, name)."""
@@ -97,6 +130,8 @@ class Scheduler:
     last_checked: dict[tuple[str, str, str], float] = field(default_factory=dict)
     budget: TokenBucket = field(init=False)
     _turns: dict[str, int] = field(default_factory=dict)  # namespace -> when it last got a check (a counter)
+    # Tags a push notification made due, until the pass that looks them up takes them (take_pushed).
+    _pushed: dict[StreamKey, set[str]] = field(default_factory=dict)
     _turn: int = 0
     # What the last round saw, for metrics: scheduled tags, those it left waiting past their slot (the budget was
     # spent), and how long past its slot the longest-waiting of them was.
@@ -117,6 +152,17 @@ class Scheduler:
     def forget(self, key: StreamKey) -> None:
         for entry in [entry for entry in self.last_checked if entry[:2] == key]:
             del self.last_checked[entry]
+        self._pushed.pop(key, None)
+
+    def push_seen(self, key: StreamKey, tags: set[str]) -> None:
+        """A push notification named these scheduled tags: their next pass must look them up afresh. They are due
+        at once, outside the scheduled budget (the endpoint's per-source limit bounds them), and their next
+        scheduled check stays where the grid puts it."""
+        self._pushed.setdefault(key, set()).update(tags)
+
+    def take_pushed(self, key: StreamKey) -> frozenset[str]:
+        """The stream's tags named by push notifications since its last pass (forgotten once taken)."""
+        return frozenset(self._pushed.pop(key, ()))
 
     def due(self, cache: StreamCache, now: float) -> dict[StreamKey, set[str]]:
         """Scheduled tags whose time has come and that fit in the budget, shared fairly across namespaces."""
@@ -179,7 +225,13 @@ class Reconciler:
         # when the annotation is removed.
         rechecked = repository_check_changed(stream)
         wanted = tags_needing_resolution(stream, requested=requested or rechecked, due=due)
-        scheduled_only = frozenset(wanted) - set(tags_needing_resolution(stream, requested=requested or rechecked))
+        # A scheduled check may reuse another stream's recent lookup of the same source; a pushed tag may not, since
+        # the push came after that lookup.
+        scheduled_only = (
+            frozenset(wanted)
+            - set(tags_needing_resolution(stream, requested=requested or rechecked))
+            - self.scheduler.take_pushed(key)
+        )
         outcomes = await self.importer.outcomes(stream, wanted, scheduled_only) if wanted else {}
         repository = (
             await self.importer.repository(stream, self.settings.max_repository_tags)

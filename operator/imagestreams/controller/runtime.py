@@ -27,8 +27,9 @@ from imagestreams.controller import logs
 from imagestreams.controller.importer import Importer, MirrorSets
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
-from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
+from imagestreams.controller.triggers import DeferredEvents, TriggerController, WorkloadKey, WriteRefused
 from imagestreams.controller.workqueue import WorkQueue
+from imagestreams.core.notifications import PushTarget
 from imagestreams.core.registrypolicy import RegistryPolicy
 from imagestreams.core.triggers import TRIGGERS_ANNOTATION
 from imagestreams.core.workloadkinds import WorkloadKind
@@ -41,8 +42,8 @@ from imagestreams.kube.workloads import list_workloads
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
 logger = logging.getLogger(__name__)
-TRIGGER_WORKERS = 4
 RETRY_MAX_SECONDS = 300.0
+EVENTS_AT_STOP_SECONDS = 2.0
 OUTAGE_PROBE_SECONDS = 1.0
 INITIAL_STREAMS_TIMEOUT_SECONDS = 60.0
 RELIST_SETTLE_SECONDS = 2.0
@@ -94,11 +95,13 @@ class Runtime:
             ClientSettings(
                 per_registry_concurrency=settings.registry_concurrency,
                 per_registry_rate=settings.registry_rate,
+                per_registry_min_rate=settings.registry_rate_min,
                 default_platform=Platform(settings.platform_os, settings.platform_architecture),
                 extra_ca_file=settings.extra_ca_file,
                 host_guard=policy.denial,
                 address_guard=policy.address_refusal,
                 request_observer=metrics.registry_request,
+                limit_observer=metrics.registry_limits,
             )
         )
         self.mirror_sets = MirrorSets()
@@ -124,20 +127,23 @@ class Runtime:
             clock=clock,
             metrics=metrics,
         )
+        # Trigger Events wait while workload writes do: a fan-out's last write comes no later for them.
+        self.trigger_events = DeferredEvents(functools.partial(post_event, self.kube))
         self.triggers = TriggerController(
             kube=self.kube,
             streams=self.cache,
             access=self.access,
-            post_event=functools.partial(post_event, self.kube),
+            post_event=self.trigger_events.post,
             metrics=metrics,
         )
         self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue(
-            TRIGGER_WORKERS,
+            settings.trigger_workers,
             name="trigger",
             retry_cap=RETRY_MAX_SECONDS,
             on_wait=functools.partial(metrics.queue_waited, "trigger"),
             on_retry=functools.partial(metrics.queue_retried, "trigger"),
         )
+        self.trigger_events.writing = lambda: bool(len(self.workload_queue) or self.workload_queue.in_progress)
         metrics.watch_queue(self.queue)
         metrics.watch_queue(self.workload_queue)
         metrics.watch_caches(self.cache.bodies, self.triggers.workloads)
@@ -190,6 +196,19 @@ class Runtime:
         image under its sources uses it (a mirror holds the same images, so what was imported stays right)."""
         self.mirror_sets.seen(kind, event_type, body)
 
+    def pushed(self, targets: tuple[PushTarget, ...]) -> int | None:
+        """A push notification (controller/notifications.py): the scheduled tags that follow these pushes are due now
+        and their streams are queued; their pass looks them up as a scheduled check does (a HEAD, and a GET only for
+        a new digest), so nothing the notification says is believed. Returns how many tags, or None before the
+        initial listing of streams is done (the sender is told to retry: some followers may not be known yet)."""
+        if not self.streams_listed.is_set():
+            return None
+        following = self.cache.following(targets)
+        for key, tags in following.items():
+            self.scheduler.push_seen(key, tags)
+            self.queue.add(key, tags)
+        return sum(len(tags) for tags in following.values())
+
     def _wake_followers(self, key: StreamKey) -> None:
         # Streams that copy a tag from this one may now find it; workloads that follow it may need a new image.
         for dependent in self.cache.dependents(*key):
@@ -206,11 +225,16 @@ class Runtime:
         self.tasks.append(asyncio.create_task(self._check_after_relists(), name="relist-check"))
         self.tasks.append(asyncio.create_task(self._wait_for_initial_streams(), name="initial-streams"))
         self.tasks.append(asyncio.create_task(self._trigger_workers(), name="trigger-workers"))
+        self.tasks.append(asyncio.create_task(self.trigger_events.run(), name="trigger-events"))
 
     async def _trigger_workers(self) -> None:
         # A workload seen before its stream would get a false "does not exist (yet)" Warning at every restart.
         await self.streams_listed.wait()
         await self.workload_queue.run(self._trigger)
+
+    def busy(self) -> bool:
+        """Work queued or running in either queue."""
+        return any(len(queue) or queue.in_progress for queue in (self.queue, self.workload_queue))
 
     def forget_stream(self, key: StreamKey, why: str) -> None:
         """A stream is gone: drop it from the cache and the schedule, and cancel its import pass, and with it the
@@ -399,7 +423,10 @@ class Runtime:
     async def _compare_streams(self) -> None:
         before = {key: version_of(body) for key, body in self.cache.bodies.items()}
         try:
-            listed = await list_streams(self.kube, self.settings.namespaces)
+            # Whole only where the cache has another version (the others are compared by identity alone).
+            listed = await list_streams(
+                self.kube, self.settings.namespaces, whole=lambda key, meta: before.get(key) != meta_version(meta)
+            )
         except Exception as error:  # the next comparison tries again
             logger.warning("listing image streams to compare with the cache failed: %s", error)
             return
@@ -418,7 +445,15 @@ class Runtime:
     async def _compare_workloads(self, kind: WorkloadKind) -> None:
         before = {key: version_of(body) for key, body in self.triggers.workloads.items() if key[0] is kind}
         try:
-            listed = await list_workloads(self.kube, kind, self.settings.namespaces)
+            # Whole only when triggered and not the version the index has (most workloads have no trigger at all).
+            listed = await list_workloads(
+                self.kube,
+                kind,
+                self.settings.namespaces,
+                whole=lambda key, meta: (
+                    TRIGGERS_ANNOTATION in (meta.annotations or {}) and before.get(key) != meta_version(meta)
+                ),
+            )
         except Exception as error:  # the next comparison tries again
             logger.warning("listing %s objects to compare with the trigger index failed: %s", kind.value, error)
             return
@@ -455,6 +490,9 @@ class Runtime:
         return len(due)
 
     async def stop(self) -> None:
+        with contextlib.suppress(TimeoutError):  # Events still queued are posted, briefly
+            async with asyncio.timeout(EVENTS_AT_STOP_SECONDS):
+                await self.trigger_events.drained()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -472,6 +510,11 @@ def version_of(body: Any) -> tuple[str | None, str | None]:
     """An object's identity and version: a different uid is another object of the same name."""
     metadata = body.get("metadata") or {}
     return uid_of(body), metadata.get("resourceVersion")
+
+
+def meta_version(metadata: Any) -> tuple[str | None, str | None]:
+    """`version_of` for a listed object's metadata (lightkube's ObjectMeta)."""
+    return (str(metadata.uid) if metadata.uid else None), metadata.resourceVersion
 
 
 def failure_kind(error: BaseException | None) -> str:

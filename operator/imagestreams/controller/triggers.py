@@ -7,8 +7,11 @@ maps each (namespace, stream) to the workloads that name it, so a stream change 
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +24,7 @@ from imagestreams.controller.reconciler import StreamCache
 from imagestreams.core import jobruns
 from imagestreams.core.caches import ReverseIndex
 from imagestreams.core.fieldowners import gitops_owners, image_owners
+from imagestreams.core.slimbodies import CompactMap, decode, slim_workload
 from imagestreams.core.triggers import (
     POD_SPEC_PATHS,
     TRIGGERS_ANNOTATION,
@@ -43,6 +47,88 @@ WorkloadKey = tuple[WorkloadKind, str, str]  # kind, namespace, name
 EventPoster = Callable[[dict[str, Any], str, str, str], Awaitable[None]]
 
 
+class DeferredEvents:
+    """Events about workloads, posted after the writes they describe: a fan-out to a thousand Deployments is a
+    thousand Events too, and posting each before the next write would double the time until the last Deployment
+    has its image. `post` only queues the Event; `run` posts them `workers` at a time while no workload write is
+    waiting (`writing`), or once the oldest has waited `max_delay` seconds (a steady stream of writes does not hold
+    them back for ever). A queue beyond `limit` drops the newest, with a warning: Events are advisory.
+    """
+
+    def __init__(
+        self,
+        post: EventPoster,
+        *,
+        workers: int = 4,
+        max_delay: float = 10.0,
+        limit: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._post = post
+        self.workers = workers
+        self.max_delay = max_delay
+        self.limit = limit
+        self._clock = clock
+        self.writing: Callable[[], bool] = lambda: False  # the runtime says when workload writes are waiting
+        self._queue: deque[tuple[float, dict[str, Any], str, str, str]] = deque()
+        self._arrived = asyncio.Event()
+        self._in_flight = 0
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    async def post(self, body: dict[str, Any], event_type: str, reason: str, message: str) -> None:
+        """Queue an Event about `body` (an EventPoster: the caller goes on at once)."""
+        if len(self._queue) >= self.limit:
+            if not self.dropped:
+                logger.warning("over %d Events waiting to be posted; dropping new ones until they drain", self.limit)
+            self.dropped += 1
+            return
+        self._queue.append((self._clock(), _event_subject(body), event_type, reason, message))
+        self._arrived.set()
+
+    async def run(self) -> None:
+        """Post queued Events until cancelled."""
+        await asyncio.gather(*(self._worker() for _ in range(self.workers)))
+
+    async def drained(self, poll: float = 0.01) -> None:
+        """Wait until every queued Event is posted (at a stop, and for tests)."""
+        while self._queue or self._in_flight:
+            await asyncio.sleep(poll)
+
+    async def _worker(self) -> None:
+        while True:
+            while not self._queue:
+                self._arrived.clear()
+                await self._arrived.wait()
+            # Writes first: wait while any are queued or running, unless the oldest Event has waited long enough.
+            while self._queue and self.writing() and self._clock() - self._queue[0][0] < self.max_delay:
+                await asyncio.sleep(0.05)
+            if not self._queue:
+                continue
+            _, subject, event_type, reason, message = self._queue.popleft()
+            if not self._queue:
+                self.dropped = 0
+            self._in_flight += 1
+            try:
+                await self._post(subject, event_type, reason, message)
+            except Exception:  # post_event logs refusals itself; anything else must not end the worker
+                logger.exception("posting a %s Event %s failed", event_type, reason)
+            finally:
+                self._in_flight -= 1
+
+
+def _event_subject(body: dict[str, Any]) -> dict[str, Any]:
+    """What an Event needs of the object it is about (its reference), without holding on to the whole body."""
+    metadata = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {key: metadata.get(key) for key in ("name", "namespace", "uid", "resourceVersion")},
+    }
+
+
 class WriteRefused(Exception):
     """The API server refused or could not take a workload write (admission denial, quota, 5xx...).
 
@@ -57,7 +143,8 @@ class TriggerController:
     streams: StreamCache
     access: PullAccess
     post_event: EventPoster
-    workloads: dict[WorkloadKey, dict[str, Any]] = field(default_factory=dict)
+    # What is kept of each workload with a trigger annotation (core.slimbodies: no status, compact JSON).
+    workloads: CompactMap[WorkloadKey] = field(default_factory=CompactMap)
     # (namespace, stream) <-> the workloads that name it; both ways, so a workload event touches only its own
     # entries (every Deployment event in the cluster passes here, annotated or not).
     index: ReverseIndex[WorkloadKey, tuple[str, str]] = field(default_factory=ReverseIndex)
@@ -65,6 +152,8 @@ class TriggerController:
     ignored: dict[WorkloadKey, str] = field(default_factory=dict)  # the IgnoredImageTrigger Warning last posted
     writes: int = 0  # workload writes (applies and Job runs), for tests and metrics
     metrics: Metrics | None = None
+    _indexed: dict[WorkloadKey, str] = field(default_factory=dict)  # the annotation each index entry was made from
+    _versions: dict[WorkloadKey, tuple[str, int]] = field(default_factory=dict)  # uid and generation kept
 
     # --- the index -------------------------------------------------------------------------------
 
@@ -73,26 +162,43 @@ class TriggerController:
         metadata = body.get("metadata") or {}
         key = (kind, metadata.get("namespace", ""), metadata.get("name", ""))
         annotation = (metadata.get("annotations") or {}).get(TRIGGERS_ANNOTATION)
+        known = self._versions.get(key)
         if event_type == "DELETED":
-            known = (self.workloads.get(key) or {}).get("metadata") or {}
-            if known.get("uid") and metadata.get("uid") and known["uid"] != metadata["uid"]:
-                return None  # an earlier object of the same name went away; the one we know lives on
-            self._forget(key)
+            if known is None or not known[0] or not metadata.get("uid") or known[0] == metadata["uid"]:
+                self._forget(key)
+            # else an earlier object of the same name went away; the one we know lives on
             return None
         if annotation is None:
             self._forget(key)
             return None
         if self._is_job_run(kind, body):
             return None
-        self.workloads[key] = body
-        self._reindex(key, annotation)
-        return key
+        return key if self._take(key, body, annotation, known) else None
+
+    def _take(self, key: WorkloadKey, body: dict[str, Any], annotation: str, known: tuple[str, int] | None) -> bool:
+        """Keep the workload's body as this event has it; whether a pass should decide about it again."""
+        version = _version(body)
+        if known is not None and known[0] == version[0] and version[1] < known[1]:
+            # An event from before this operator's own write, which the watch delivers late (kube-controller-manager
+            # wrote the status in between): the write's answer, known already, is newer. Taking this one would make
+            # the next pass write the same images again.
+            return False
+        self.workloads[key] = slim_workload(body)
+        self._versions[key] = version
+        if self._indexed.get(key) != annotation:
+            self._reindex(key, annotation)
+            return True
+        # The same spec (the generation counts its changes) and the same triggers: a status update, or the watch
+        # delivering this operator's own write. Nothing to decide again; a stream change wakes it.
+        return known != version
 
     def workloads_for(self, namespace: str, stream: str) -> set[WorkloadKey]:
         return self.index.referrers((namespace, stream))
 
     def _forget(self, key: WorkloadKey) -> None:
         self.workloads.pop(key, None)
+        self._indexed.pop(key, None)
+        self._versions.pop(key, None)
         self.problems.pop(key, None)
         self.ignored.pop(key, None)
         self.index.discard(key)
@@ -103,6 +209,7 @@ class TriggerController:
         except TriggerError:
             streams = set()  # reported when reconciled
         self.index.assign(key, streams)
+        self._indexed[key] = annotation
 
     @staticmethod
     def _is_job_run(kind: WorkloadKind, body: dict[str, Any]) -> bool:
@@ -112,9 +219,10 @@ class TriggerController:
     # --- reconciling one workload --------------------------------------------------------------
 
     async def reconcile(self, key: WorkloadKey) -> None:
-        body = self.workloads.get(key)
-        if body is None:
+        raw = self.workloads.raw(key)
+        if raw is None:
             return
+        body = decode(raw)
         kind, namespace, _ = key
         annotation = ((body.get("metadata") or {}).get("annotations") or {}).get(TRIGGERS_ANNOTATION, "")
         try:
@@ -154,7 +262,7 @@ class TriggerController:
             if kind is WorkloadKind.JOB:
                 await self._start_run(key, body, changes)
             else:
-                await self._apply(key, body, changes)
+                await self._apply(key, body, raw, changes)
         if not problems:
             # Only now: a refused write keeps its problem, so its retries do not repeat the Warning.
             self.problems.pop(key, None)
@@ -177,7 +285,8 @@ class TriggerController:
             )
         return stream_tag_image(stream, trigger.tag), None
 
-    async def _apply(self, key: WorkloadKey, body: dict[str, Any], changes: list[ContainerChange]) -> None:
+    async def _apply(self, key: WorkloadKey, body: dict[str, Any], raw: bytes, changes: list[ContainerChange]) -> None:
+        """Write `changes` to the workload `body` (decoded from the cache's `raw`)."""
         kind, namespace, name = key
         images = {(change.container_list, change.container_name): change.new_image for change in changes}
         # Server-side apply drops fields a manager stops sending; keep every image field this operator
@@ -201,10 +310,13 @@ class TriggerController:
             raise WriteRefused(message) from error
         self.writes += 1
         self._count(kind, written=True)
-        if self.workloads.get(key) is body:
-            # No watch event came meanwhile: know the workload as written, so a pass that runs before the watch
-            # delivers this write does not write the same images again.
-            self.workloads[key] = written
+        known = self._versions.get(key)
+        version = _version(written)
+        if self.workloads.raw(key) is raw or (known is not None and known[0] == version[0] and known[1] < version[1]):
+            # Know the workload as written (unless a watch event of the written generation or later came meanwhile),
+            # so a pass that runs before the watch delivers this write does not write the same images again.
+            self.workloads[key] = slim_workload(written)
+            self._versions[key] = version
         logger.info("write: set %d image(s) of %s %s/%s", len(changes), kind.value, namespace, name)
         for change in changes:
             trigger = change.trigger
@@ -287,6 +399,14 @@ class TriggerController:
         self.ignored[key] = message
         logger.warning("%s %s/%s: %s", key[0].value, key[1], key[2], message)
         await self.post_event(body, "Warning", IGNORED_IMAGE_TRIGGER, message)
+
+
+def _version(body: dict[str, Any]) -> tuple[str, int]:
+    """A workload's uid and generation: the generation grows with every change of its spec, so of two bodies of
+    one object the one with the lower generation is the older (resourceVersions may not be compared)."""
+    metadata = body.get("metadata") or {}
+    generation = metadata.get("generation")
+    return str(metadata.get("uid") or ""), generation if isinstance(generation, int) else 0
 
 
 def _all_containers(body: dict[str, Any], kind: WorkloadKind) -> list[tuple[str, str]]:

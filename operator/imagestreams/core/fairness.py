@@ -4,13 +4,14 @@
   booked ahead, so a waiter that gives up has cost nothing, and a queue of waiters never pushes a newcomer back.
 - `FairQueue`: waiting items served round-robin across tenants, first come first served within one tenant.
 - `Admission`: one registry's request budget (concurrency, rate, a pause after a 429) handing the next turn to the
-  tenant whose turn it is.
+  tenant whose turn it is; its rate and concurrency may change at any time (`core.adaptivelimit` decides them).
 - `Demand`: the tenants a piece of shared work is done for, and how long its requests waited for a turn.
 - `share_fairly`: a number of turns handed out round-robin across tenants (the scheduled-import budget).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
@@ -70,6 +71,18 @@ class TokenBucket:
         """Return a token taken for something that was then not done."""
         if not self.unlimited:
             self._level = min(self.burst, self._level + 1.0)
+
+    def set_rate(self, now: float, rate: float, burst: float) -> None:
+        """Refill at `rate` from now on, up to `burst`; what was saved up so far stays (within the new burst)."""
+        self._refill(now)
+        self.rate = rate
+        self.burst = max(1.0, float(burst))
+        self._level = min(self._level, self.burst)
+
+    def set_level(self, now: float, level: float) -> None:
+        """There are `level` tokens now (someone who keeps the true count said so)."""
+        self._refill(now)
+        self._level = max(0.0, min(self.burst, level))
 
 
 class FairQueue(Generic[T]):
@@ -172,6 +185,12 @@ class Admission(Generic[T]):
 
     def pause_until(self, moment: float) -> None:
         self.paused_until = max(self.paused_until, moment)
+
+    def set_limits(self, now: float, rate: float, burst: float, concurrency: int) -> None:
+        """The budget changed (it adapts to the registry's answers): `rate` a second in bursts of `burst` (rate <= 0
+        or infinite: unlimited), `concurrency` in flight. Requests in flight above a lowered concurrency finish."""
+        self.bucket.set_rate(now, rate if math.isfinite(rate) else 0.0, burst)
+        self.concurrency = max(1, concurrency)
 
     def admit(self, now: float) -> T | None:
         """The next item that may start now (its token and slot taken), or None."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.types import PatchType
 
 from imagestreams.api.imagestream import GROUP, KIND, PLURAL, VERSION
@@ -73,19 +74,41 @@ def listable_namespaces(namespaces: Sequence[str]) -> list[str]:
 
 async def list_stream_keys(client: AsyncClient, namespaces: Sequence[str]) -> set[tuple[str, str]]:
     """(namespace, name) of every ImageStream in the watched namespaces, now."""
-    return set(await list_streams(client, namespaces))
+    return set(await list_streams(client, namespaces, whole=lambda key, metadata: False))
 
 
-async def list_streams(client: AsyncClient, namespaces: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every ImageStream in the watched namespaces, now, by (namespace, name); listed in pages."""
+async def list_streams(
+    client: AsyncClient, namespaces: Sequence[str], whole: Whole | None = None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every ImageStream in the watched namespaces, now, by (namespace, name); listed in pages. Those `whole` turns
+    down come as their identity only (`identity`): thousands of whole bodies at once are a lot of memory."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for namespace in listable_namespaces(namespaces):
         async for stream in client.list(ImageStreamResource, namespace=namespace, chunk_size=500):
-            body: dict[str, Any] = stream.to_dict()  # type: ignore[no-untyped-call]
-            metadata = body.get("metadata") or {}
-            if metadata.get("namespace") and metadata.get("name"):
-                found[(metadata["namespace"], metadata["name"])] = body
+            metadata = stream.metadata
+            if metadata is None or not metadata.namespace or not metadata.name:
+                continue
+            key = (metadata.namespace, metadata.name)
+            keep = whole is None or whole(key, metadata)
+            found[key] = stream.to_dict() if keep else identity(metadata)  # type: ignore[no-untyped-call]
     return found
+
+
+# Whether a listed object is wanted whole: (namespace, name) or (kind, namespace, name), and its metadata.
+Whole = Callable[[Any, ObjectMeta], bool]
+
+
+def identity(metadata: ObjectMeta) -> dict[str, Any]:
+    """What a comparison of versions reads of a listed object: names, uid, resourceVersion and generation."""
+    return {
+        "metadata": {
+            "namespace": metadata.namespace,
+            "name": metadata.name,
+            "uid": metadata.uid,
+            "resourceVersion": metadata.resourceVersion,
+            "generation": metadata.generation,
+        }
+    }
 
 
 def too_large(error: ApiError) -> bool:

@@ -118,6 +118,11 @@ class RegistryClient:
         """The namespaces with requests waiting for a turn at `registry` now (see `flights.on_behalf_of`)."""
         return self._transport.namespaces_waiting(registry)
 
+    def request_limits(self, registry: str) -> tuple[float, int]:
+        """`registry`'s request limits now, as they adapted to its answers: requests per second (math.inf: no rate
+        limit) and requests in flight."""
+        return self._transport.request_limits(registry)
+
     # --- public API --------------------------------------------------------------------------------------------
 
     async def resolve(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
+
+from imagestreams.core.adaptivelimit import KNOWN_PULL_LIMITS
 
 
 class ImportMode(StrEnum):
@@ -132,9 +134,17 @@ class ClientSettings:
     backoff_base: float = 0.5  # first retry waits about this long, doubling each time (with jitter)
     backoff_max: float = 30.0
     max_retry_after: float = 60.0  # a 429 asking for a longer wait fails at once with TooManyRequests
-    per_registry_concurrency: int = 4  # requests in flight per registry
-    per_registry_rate: float = 5.0  # requests per second per registry (token bucket); <= 0 disables
-    per_registry_burst: int = 10
+    # Per registry, the most requests in flight and per second (token bucket; a rate <= 0 disables it). Both start
+    # there and adapt to the registry's answers (core.adaptivelimit): down on a 429 or an error that may come from
+    # load, back up over `limit_recovery_seconds`, never below `per_registry_min_rate` and one in flight.
+    per_registry_concurrency: int = 4
+    per_registry_rate: float = 5.0
+    per_registry_burst: int = 10  # at least; a tenth of a second's worth of the current rate when more
+    per_registry_min_rate: float = 1.0
+    limit_recovery_seconds: float = 30.0
+    # Registries known to count pulls (manifest GETs) against a quota before they say so: API host -> (pulls,
+    # window seconds). Their RateLimit headers correct it; a manifest answer without them lifts it.
+    pull_limits: Mapping[str, tuple[int, float]] = field(default_factory=lambda: dict(KNOWN_PULL_LIMITS))
     default_platform: Platform = LINUX_AMD64  # Legacy mode's choice when `preferred` matches nothing
     extra_ca_file: str | None = None  # PEM bundle trusted in addition to the system CAs
     cache_size: int = 1024  # parsed manifests and image metadata kept by digest (each)
@@ -156,6 +166,9 @@ class ClientSettings:
     # metrics: (registry the request is for, method, HTTP status or the TransportKind of a failure, "refused" for
     # an address the policy denied at connect time, "cancelled"). Never given a URL or credentials.
     request_observer: Callable[[str, str, str], None] | None = None
+    # Told of a registry's request limits whenever they change (registry, requests per second or math.inf,
+    # requests in flight), for metrics.
+    limit_observer: Callable[[str, float, int], None] | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -164,6 +177,8 @@ class ClientSettings:
             raise ValueError("per_registry_concurrency must be at least 1")
         if self.per_registry_burst < 1:
             raise ValueError("per_registry_burst must be at least 1")
+        if self.per_registry_min_rate <= 0 or self.limit_recovery_seconds <= 0:
+            raise ValueError("per_registry_min_rate and limit_recovery_seconds must be positive")
         if self.cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         if min(self.connect_timeout, self.read_timeout) <= 0:

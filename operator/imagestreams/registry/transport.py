@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from imagestreams.core.adaptivelimit import AdaptiveLimit, LimitPolicy, PullBudget, counts_as_pull, parse_advertised
 from imagestreams.core.fairness import Admission, Demand
 from imagestreams.registry import errors
 from imagestreams.registry.errors import RegistryError, TransportKind
@@ -86,19 +88,92 @@ class RegistryGate:
     """One registry's request budget: concurrency, rate and a pause after a 429 with Retry-After, with the turns
     shared fairly across namespaces (`core.fairness.Admission`; the pure rules live there, the waiting here).
 
+    The rate and concurrency adapt to the registry's answers (`core.adaptivelimit.AdaptiveLimit`), and a registry
+    that counts pulls against a quota gets no more manifest GETs than its quota allows (`PullBudget`).
+
     Nothing is booked ahead: a request that stops waiting (its lookup's deadline passed, its stream was deleted)
     simply leaves the queue, and one that got its turn but was cancelled before sending gives the token back.
     """
 
-    def __init__(self, settings: ClientSettings) -> None:
+    def __init__(self, registry: str, settings: ClientSettings) -> None:
+        self.registry = registry
+        self._settings = settings
+        self.limit = AdaptiveLimit(
+            LimitPolicy(
+                ceiling_rate=settings.per_registry_rate,
+                ceiling_concurrency=settings.per_registry_concurrency,
+                floor_rate=settings.per_registry_min_rate,
+                recovery_seconds=settings.limit_recovery_seconds,
+            )
+        )
+        known = settings.pull_limits.get(registry)
+        self.pulls = PullBudget(*known) if known else None
         self._admission: Admission[_Ticket] = Admission(
             settings.per_registry_rate, settings.per_registry_burst, settings.per_registry_concurrency
         )
+        self._limits = (self.limit.rate(0.0), self.limit.concurrency(0.0))
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
 
     def pause(self, seconds: float) -> None:
         self._admission.pause_until(asyncio.get_running_loop().time() + seconds)
+
+    def throttled(self) -> None:
+        """The registry answered 429: slow down (its Retry-After, if any, is a `pause`)."""
+        if self.limit.throttled(asyncio.get_running_loop().time()):
+            log.info("%s answered 429: its request limit is now %s", self.registry, self._describe())
+
+    def failed(self) -> None:
+        """An answer or failure that may come from load (5xx, 408, a timeout, a dropped connection)."""
+        if self.limit.failed(asyncio.get_running_loop().time()):
+            log.info("%s failed a request: its request limit is now %s", self.registry, self._describe())
+
+    def answered(self, method: str, path: str, status: int, headers: Mapping[str, str]) -> None:
+        """Learn the registry's pull quota from a manifest answer's RateLimit headers (or their absence)."""
+        if self.pulls is None and "RateLimit-Limit" not in headers:
+            return
+        quota = parse_advertised(headers.get("RateLimit-Limit"), headers.get("RateLimit-Remaining"))
+        if quota is not None:
+            if self.pulls is None:
+                self.pulls = PullBudget(quota.limit, quota.window)
+            self.pulls.advertised(quota, asyncio.get_running_loop().time())
+        elif self.pulls is not None and 200 <= status < 300 and "/manifests/" in path:
+            self.pulls.none_advertised()
+
+    async def pull_token(self, demand: Demand) -> None:
+        """Wait until a pull (a manifest GET) may be sent under the registry's quota; a waiter that gives up has
+        taken nothing. The wait counts as waiting for a turn (`Demand.waited`): it is this operator's budget."""
+        loop = asyncio.get_running_loop()
+        if self.pulls is None or self.pulls.try_take(loop.time()):
+            return
+        demand.queued(loop.time())
+        try:
+            while self.pulls is not None and not self.pulls.try_take(loop.time()):
+                await asyncio.sleep(max(0.01, self.pulls.delay(loop.time())))
+        finally:
+            demand.unqueued(loop.time())
+
+    def give_pull_back(self) -> None:
+        if self.pulls is not None:
+            self.pulls.give_back()
+
+    def _describe(self) -> str:
+        now = asyncio.get_running_loop().time()
+        rate = self.limit.rate(now)
+        shown = "no rate limit" if math.isinf(rate) else f"{rate:.3g} requests per second"
+        return f"{shown}, {self.limit.concurrency(now)} at a time"
+
+    def _sync_limits(self, now: float) -> None:
+        """Give the admission the limits of now (they climb back over time after a push-back)."""
+        limits = (self.limit.rate(now), self.limit.concurrency(now))
+        if limits == self._limits:
+            return
+        self._limits = rate, concurrency = limits
+        burst = max(self._settings.per_registry_burst, math.ceil(rate / 10) if math.isfinite(rate) else 1)
+        self._admission.set_limits(now, rate, burst, concurrency)
+        observer = self._settings.limit_observer
+        if observer is not None:
+            observer(self.registry, rate, concurrency)
 
     def namespaces_waiting(self) -> frozenset[str]:
         return self._admission.tenants_waiting()
@@ -138,6 +213,7 @@ class RegistryGate:
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        self._sync_limits(now)
         while (ticket := self._admission.admit(now)) is not None:
             if ticket.granted.done():  # its waiter was cancelled and has not withdrawn yet
                 self._admission.refund()
@@ -288,6 +364,8 @@ class Transport:
                 )
             except TransportError as exc:
                 exc.attempts = attempt
+                if exc.retryable:
+                    self._gate_for(registry).failed()
                 if not exc.retryable or attempt >= limit:
                     raise
                 delay = self._backoff(attempt)
@@ -297,12 +375,15 @@ class Transport:
             response = replace(response, attempts=attempt)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if response.status == 429:
+                self._gate_for(registry).throttled()
                 if attempt >= limit or (retry_after is not None and retry_after > settings.max_retry_after):
                     return response
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
                 log.info("%s answered 429; pausing its requests for %.2f s", registry, delay)
                 self._gate_for(registry).pause(delay)  # every request to this registry waits
                 continue
+            if is_retryable_status(response.status):
+                self._gate_for(registry).failed()
             if is_retryable_status(response.status) and attempt < limit:
                 if retry_after is not None and retry_after <= settings.max_retry_after:
                     delay = retry_after
@@ -337,8 +418,14 @@ class Transport:
     def _gate_for(self, registry: str) -> RegistryGate:
         gate = self._gates.get(registry)
         if gate is None:
-            gate = self._gates[registry] = RegistryGate(self.settings)
+            gate = self._gates[registry] = RegistryGate(registry, self.settings)
         return gate
+
+    def request_limits(self, registry: str) -> tuple[float, int]:
+        """`registry`'s request limits now: requests per second (math.inf: none) and requests in flight."""
+        gate = self._gate_for(registry)
+        now = asyncio.get_running_loop().time()
+        return gate.limit.rate(now), gate.limit.concurrency(now)
 
     def _backoff(self, attempt: int) -> float:
         settings = self.settings
@@ -411,10 +498,16 @@ class Transport:
     ) -> Response:
         """One HTTP exchange under the registry's limits; the body is read (bounded) before the limits are left."""
         self._check_host(url)
+        gate = self._gate_for(registry)
         outcome = ""  # for the request observer: set once the request is sent (its turn came)
+        pull = gate.pulls is not None and counts_as_pull(method, url.path)
+        demand = current_demand()
         try:
-            async with self._gate_for(registry).turn(current_demand()):
+            if pull:
+                await gate.pull_token(demand)
+            async with gate.turn(demand):
                 outcome = "cancelled"
+                pull = False  # about to be sent: the quota is spent
                 async with self._session_for_requests().request(
                     method, url, headers=headers, ssl=ssl_param, allow_redirects=False
                 ) as response:
@@ -426,6 +519,7 @@ class Transport:
                         body = await _read_body(response, max_body, truncate=False)
                     log.debug("%s %s -> %d", method, safe_url(url), response.status)
                     outcome = str(response.status)
+                    gate.answered(method, url.path, response.status, response.headers)
                     return Response(response.status, response.headers, body, url)
         except TransportError as exc:
             outcome = exc.kind.value
@@ -436,6 +530,8 @@ class Transport:
             # A refused address is the operator's own policy: no aiohttp detail to chain.
             raise failure from (None if isinstance(failure, RegistryError) else exc)
         finally:
+            if pull:  # the quota was taken for a request never sent
+                gate.give_pull_back()
             observer = self.settings.request_observer
             if outcome and observer is not None:
                 observer(registry, method, outcome)

@@ -1,0 +1,231 @@
+"""Fan-out of one tag change to 10, 100 and 1,000 Deployments: the operator against a plain server-side-apply script
+on the same kind and number of Deployments, in one run (issue 12, item 3; target: at most 1.3x the plain script at
+1,000).
+
+A local cluster with the plain registry and no node (the Deployments have no replicas; kube-controller-manager still
+makes a ReplicaSet per new template). For each size N there are two namespaces of N identical Deployments: in op-N
+each follows the tag v1 of stream `app` through a trigger annotation; plain-N has no annotation. The operator runs as
+its own process for the op-* namespaces only, with its default settings. Each round pushes a new image, then:
+
+- plain: the script applies the new image to every Deployment of plain-N, the same apply body and field manager
+  options as the operator (lightkube's AsyncClient, `--concurrency` requests at a time);
+- operator: the bench points the stream's tag at the new image; the operator imports it, writes the stream's status,
+  and applies the image to every Deployment of op-N.
+
+Both are timed from the apiserver's audit log (its clock, microseconds): plain from the first apply received to the
+last one completed, the operator from its status write completed to its last Deployment apply completed. The audit
+log also counts the operator's writes per round: Deployment applies (must be exactly N) and Events. Rounds alternate
+plain and operator; the medians are printed with the ratio.
+
+Usage: .venv/bin/python bench/fanout.py [--sizes 10 100 1000] [--rounds 3] [--concurrency 4 8 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from lightkube import AsyncClient
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.types import PatchType
+
+from imagestreams.core.workloadkinds import WorkloadKind
+from imagestreams.kube.streams import ImageStreamResource
+from imagestreams.kube.workloads import image_apply_body
+from imagestreams.localcluster import ClusterSettings, LocalCluster, RegistryKind
+from imagestreams.localcluster.images import PushClient, unique_image
+from population import (
+    CONTAINER,
+    admin_client,
+    count_following,
+    create_all,
+    create_namespaces,
+    deployment_manifest,
+    deployments,
+    install_crds,
+    load_average,
+    stream_manifest,
+    streams,
+    wait_for,
+)
+
+STREAM = "app"
+
+
+@dataclass(frozen=True)
+class Audited:
+    verb: str
+    resource: str
+    namespace: str
+    name: str
+    user_agent: str
+    received: datetime.datetime
+    completed: datetime.datetime
+
+
+def audited_since(cluster: LocalCluster, mark: int) -> list[Audited]:
+    """Completed writes after audit mark `mark`, with the apiserver's own timestamps."""
+    with cluster.audit.path.open("rb") as log:
+        log.seek(mark)
+        data = log.read()
+    found = []
+    for line in data.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line still being written
+        if event.get("stage") != "ResponseComplete":
+            continue
+        target = event.get("objectRef") or {}
+        resource = target.get("resource", "") + (f"/{target['subresource']}" if target.get("subresource") else "")
+        found.append(
+            Audited(
+                event.get("verb", ""),
+                resource,
+                target.get("namespace", ""),
+                target.get("name", ""),
+                event.get("userAgent", ""),
+                datetime.datetime.fromisoformat(event["requestReceivedTimestamp"]),
+                datetime.datetime.fromisoformat(event["stageTimestamp"]),
+            )
+        )
+    return found
+
+
+def operator_writes(cluster: LocalCluster, mark: int, namespace: str) -> list[Audited]:
+    others = ("kubectl/", "kube-controller-manager/")
+    return [w for w in audited_since(cluster, mark) if w.namespace == namespace and not w.user_agent.startswith(others)]
+
+
+def applies(writes: list[Audited]) -> list[Audited]:
+    return [w for w in writes if w.resource == "deployments" and w.verb == "patch"]
+
+
+async def plain_apply(client: AsyncClient, namespace: str, size: int, image: str, concurrency: int) -> None:
+    """What the operator does for each Deployment, with nothing else: one server-side apply of the image."""
+    pending = iter(range(size))
+
+    async def worker() -> None:
+        for n in pending:
+            name = f"d{n}"
+            body = image_apply_body(WorkloadKind.DEPLOYMENT, namespace, name, {("containers", CONTAINER): image})
+            await client.patch(
+                Deployment,
+                name,
+                body,
+                namespace=namespace,
+                patch_type=PatchType.APPLY,
+                field_manager="bench-plain",
+                force=True,
+            )
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def seconds(start: datetime.datetime, end: datetime.datetime) -> float:
+    return (end - start).total_seconds()
+
+
+async def run(cluster: LocalCluster, sizes: list[int], rounds: int, concurrencies: list[int]) -> None:
+    registry = cluster.registries[RegistryKind.PLAIN]
+    with PushClient(registry.url) as pusher:
+        digests = [pusher.push_image("bench/app", f"r{k}", unique_image(f"fanout-{k}")) for k in range(rounds + 1)]
+    images = [f"{registry.host}/bench/app@{digest}" for digest in digests]
+    install_crds(cluster)
+    client = admin_client(cluster)
+    await create_namespaces(client, [f"{side}-{size}" for size in sizes for side in ("op", "plain")])
+    for size in sizes:
+        await create_all(client, streams([stream_manifest(f"op-{size}", STREAM, f"{registry.host}/bench/app:r0")]))
+        for side, follows in (("op", STREAM), ("plain", None)):
+            await create_all(
+                client, deployments(deployment_manifest(f"{side}-{size}", f"d{n}", follows) for n in range(size))
+            )
+    operator = cluster.start_operator({"IMAGESTREAMS_NAMESPACES": ",".join(f"op-{size}" for size in sizes)})
+    try:
+        for size in sizes:
+            await wait_async(client, f"op-{size}", size, images[0], 300)
+        print(f"{sum(sizes)} triggered Deployments follow r0; load {load_average()}", flush=True)
+        plain: dict[tuple[int, int], list[float]] = {}
+        operated: dict[int, list[float]] = {}
+        for k in range(1, rounds + 1):
+            for size in sizes:
+                for concurrency in concurrencies:
+                    await plain_apply(client, f"plain-{size}", size, images[k - 1], concurrency)  # back, unmeasured
+                    mark = cluster.audit.mark()
+                    await plain_apply(client, f"plain-{size}", size, images[k], concurrency)
+                    written = applies([w for w in audited_since(cluster, mark) if w.namespace == f"plain-{size}"])
+                    assert len(written) == size, (size, len(written))
+                    took = seconds(min(w.received for w in written), max(w.completed for w in written))
+                    plain.setdefault((size, concurrency), []).append(took)
+                await asyncio.sleep(2)  # kube-controller-manager's ReplicaSets for the plain writes
+                mark = cluster.audit.mark()
+                await client.patch(
+                    ImageStreamResource,
+                    STREAM,
+                    [{"op": "replace", "path": "/spec/tags/0/from/name", "value": f"{registry.host}/bench/app:r{k}"}],
+                    namespace=f"op-{size}",
+                    patch_type=PatchType.JSON,
+                )
+                wait_for(
+                    lambda size=size, mark=mark: len(applies(operator_writes(cluster, mark, f"op-{size}"))) >= size,
+                    300,
+                    f"the operator's {size} applies",
+                    poll=0.2,
+                )
+                time.sleep(3)  # any write beyond one per Deployment would show now
+                writes = operator_writes(cluster, mark, f"op-{size}")
+                status = [w for w in writes if w.resource == "imagestreams/status"]
+                written = applies(writes)
+                kinds = Counter(w.resource for w in writes)
+                per_deployment = Counter(w.name for w in written)
+                assert len(per_deployment) == size and set(per_deployment.values()) == {1}, per_deployment
+                took = seconds(status[0].completed, max(w.completed for w in written))
+                operated.setdefault(size, []).append(took)
+                print(
+                    f"round {k}, {size:5} Deployments: operator {took:6.2f} s ({dict(kinds)}); plain "
+                    + ", ".join(f"{c} at a time {plain[(size, c)][-1]:.2f} s" for c in concurrencies)
+                    + f"; load {load_average()}",
+                    flush=True,
+                )
+                await wait_async(client, f"op-{size}", size, images[k], 60)
+        print()
+        print("median over rounds (seconds from the stream's status write to the last Deployment written):")
+        for size in sizes:
+            operator_median = statistics.median(operated[size])
+            cells = []
+            for concurrency in concurrencies:
+                plain_median = statistics.median(plain[(size, concurrency)])
+                ratio = operator_median / plain_median
+                cells.append(f"plain {concurrency} at a time {plain_median:.2f} s ({ratio:.2f}x)")
+            print(f"{size:5} Deployments: operator {operator_median:.2f} s; " + "; ".join(cells))
+    finally:
+        operator.stop()
+        await client.close()
+
+
+async def wait_async(client: AsyncClient, namespace: str, size: int, image: str, timeout: float) -> None:
+    started = time.monotonic()
+    while await count_following(client, [namespace], image) < size:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"{namespace}: not every Deployment runs {image} after {timeout:.0f} s")
+        await asyncio.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8, 16])
+    args = parser.parse_args()
+    with LocalCluster(ClusterSettings(registries=(RegistryKind.PLAIN,))) as cluster:
+        asyncio.run(run(cluster, args.sizes, args.rounds, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Import throughput on the local registry (issue 12, item 6; target: 1,000 new tags imported in under 10 s, within
+a registry's advertised limits).
+
+A local cluster with the plain registry (it advertises no limit and never answers 429); the operator runs as its own
+process with its default settings unless `--rate`/`--concurrency` give IMAGESTREAMS_REGISTRY_RATE and
+IMAGESTREAMS_REGISTRY_CONCURRENCY (5 and 4 were the fixed defaults before the limit adapted). Two cases, each timed
+from the first stream's creation until every tag's status shows its image (statuses listed every 0.25 s):
+
+- 1,000 new tags: 100 streams of 10 tags, each tag a new image of its own (HEAD, GET manifest, GET config each);
+- one stream of 1,000 tags naming one new image (a HEAD per tag, one GET of the manifest and config).
+
+The operator's requests are counted in the registry's access log (its user agent), with the rate they reached and
+any answer other than 200.
+
+Usage: .venv/bin/python bench/throughput.py [--rate R] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from lightkube import AsyncClient
+from lightkube.models.meta_v1 import ObjectMeta
+
+from imagestreams.kube.streams import ImageStreamResource
+from imagestreams.localcluster import ClusterSettings, LocalCluster, Registry, RegistryKind
+from imagestreams.localcluster.images import PushClient, unique_image
+from population import admin_client, create_all, create_namespaces, install_crds, load_average
+
+STREAMS, TAGS_EACH = 100, 10
+OPERATOR_REQUEST = re.compile(r'"(HEAD|GET) (/\S+) HTTP[^"]*" (\d+) \d+ "[^"]*" "imagestreams-operator')
+
+
+def tag(name: str, pull_spec: str) -> dict[str, object]:
+    return {"name": name, "from": {"kind": "DockerImage", "name": pull_spec}, "importPolicy": {"insecure": True}}
+
+
+def push_distinct(registry: Registry, repositories: list[str], tags: int) -> None:
+    """A new image under each tag of each repository, 8 pushers at a time."""
+
+    def push(repository: str) -> None:
+        with PushClient(registry.url) as pusher:
+            for n in range(tags):
+                pusher.push_image(repository, f"t{n}", unique_image(f"{repository}-{n}"))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(push, repositories))
+
+
+def registry_log(registry: Registry) -> str:
+    return next(p for p in registry.processes if not p.name.endswith("tokenserver")).log_path.read_text()
+
+
+def requests_since(registry: Registry, offset: int) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for method, path, status in OPERATOR_REQUEST.findall(registry_log(registry)[offset:]):
+        kind = "manifest" if "/manifests/" in path else "blob" if "/blobs/" in path else "other"
+        counts[f"{method} {kind}"] += 1
+        if status != "200":
+            counts[f"answered {status}"] += 1
+    return counts
+
+
+async def imported_tags(client: AsyncClient, namespace: str) -> int:
+    imported = 0
+    async for stream in client.list(ImageStreamResource, namespace=namespace, chunk_size=500):
+        imported += sum(1 for entry in (stream.status or {}).get("tags") or [] if entry.get("items"))
+    return imported
+
+
+async def timed_import(
+    client: AsyncClient, registry: Registry, namespace: str, streams: dict[str, list[dict[str, object]]]
+) -> tuple[float, Counter[str]]:
+    expected = sum(len(tags) for tags in streams.values())
+    offset = len(registry_log(registry))
+    started = time.monotonic()
+    objects = [
+        ImageStreamResource(metadata=ObjectMeta(name=name, namespace=namespace), spec={"tags": tags})
+        for name, tags in streams.items()
+    ]
+    await create_all(client, objects)
+    while await imported_tags(client, namespace) < expected:
+        if time.monotonic() - started > 600:
+            raise SystemExit(f"{namespace}: not every tag imported after 600 s")
+        await asyncio.sleep(0.25)
+    return time.monotonic() - started, requests_since(registry, offset)
+
+
+def report(label: str, seconds: float, counts: Counter[str]) -> None:
+    sent = sum(count for kind, count in counts.items() if not kind.startswith("answered"))
+    print(
+        f"{label:48}: {seconds:6.2f} s, {sent} requests ({sent / seconds:.0f} a second) {dict(sorted(counts.items()))}"
+        f"; load {load_average()}",
+        flush=True,
+    )
+
+
+async def run(cluster: LocalCluster, settings: dict[str, str]) -> None:
+    registry = cluster.registries[RegistryKind.PLAIN]
+    run_id = uuid.uuid4().hex[:6]
+    repositories = [f"throughput/{run_id}-s{n}" for n in range(STREAMS)]
+    started = time.monotonic()
+    push_distinct(registry, repositories, TAGS_EACH)
+    single = f"throughput/{run_id}-single"
+    image = unique_image("single")
+    with PushClient(registry.url) as pusher:
+        pusher.push_image(single, "t0", image)
+        for n in range(1, STREAMS * TAGS_EACH):
+            pusher.push_manifest(single, f"t{n}", image.manifest, image.media_type)
+    print(f"pushed {STREAMS * TAGS_EACH} images and one image under 1,000 tags in {time.monotonic() - started:.0f} s")
+    install_crds(cluster)
+    client = admin_client(cluster)
+    await create_namespaces(client, ["warm-up", "distinct", "single"])
+    operator = cluster.start_operator(settings)
+    try:
+        print(f"operator settings: {settings or 'the defaults'}")
+        warm = {"warm": [tag("t0", f"{registry.host}/{repositories[0]}:t0")]}
+        await timed_import(client, registry, "warm-up", warm)  # the registry's ping and first connections
+        distinct = {
+            f"s{n}": [tag(f"t{t}", f"{registry.host}/{repository}:t{t}") for t in range(TAGS_EACH)]
+            for n, repository in enumerate(repositories)
+        }
+        report(
+            "1,000 new tags (100 streams x 10, distinct images)",
+            *await timed_import(client, registry, "distinct", distinct),
+        )
+        one = {"thousand": [tag(f"t{n}", f"{registry.host}/{single}:t{n}") for n in range(STREAMS * TAGS_EACH)]}
+        report("one stream of 1,000 tags (one image)", *await timed_import(client, registry, "single", one))
+    finally:
+        operator.stop()
+        await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", help="IMAGESTREAMS_REGISTRY_RATE for the operator")
+    parser.add_argument("--concurrency", help="IMAGESTREAMS_REGISTRY_CONCURRENCY for the operator")
+    args = parser.parse_args()
+    settings = {}
+    if args.rate:
+        settings["IMAGESTREAMS_REGISTRY_RATE"] = args.rate
+    if args.concurrency:
+        settings["IMAGESTREAMS_REGISTRY_CONCURRENCY"] = args.concurrency
+    with LocalCluster(ClusterSettings(registries=(RegistryKind.PLAIN,))) as cluster:
+        asyncio.run(run(cluster, settings))
+
+
+if __name__ == "__main__":
+    main()
