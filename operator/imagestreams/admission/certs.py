@@ -64,10 +64,15 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def new_ca(now: datetime.datetime, lifetime: datetime.timedelta) -> tuple[bytes, bytes]:
+def new_ca(now: datetime.datetime, lifetime: datetime.timedelta, common_name: str = "") -> tuple[bytes, bytes]:
+    """A self-signed CA (PEM certificate and key) that may sign leaf certificates only."""
     key = _key()
     name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, f"imagestream-operator-webhook-ca@{int(now.timestamp())}")]
+        [
+            x509.NameAttribute(
+                NameOID.COMMON_NAME, common_name or f"imagestream-operator-webhook-ca@{int(now.timestamp())}"
+            )
+        ]
     )
     cert = (
         x509.CertificateBuilder()
