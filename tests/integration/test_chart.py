@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from imagestreams.api.crd import cluster_roles, custom_resource_definition
+from imagestreams.api.crd import cluster_roles, custom_resource_definition, render_mirror_set
+from imagestreams.api.mirrorsets import MIRROR_SET_KINDS
 from imagestreams.api.rbac import (
     CLUSTER_SCOPED_RESOURCES,
     DEFAULT_NAMESPACE,
@@ -126,8 +127,10 @@ def test_the_cluster_roles_are_templates_equal_to_the_generated_ones_and_crds_ho
         assert rendered["rules"] == role["rules"]
         assert role["metadata"].get("labels", {}).items() <= rendered["metadata"]["labels"].items()
     with_crds = render(None, "--include-crds")
-    assert find(with_crds, "CustomResourceDefinition") == [custom_resource_definition()]
-    assert len(with_crds) == len(objects) + 1
+    # The chart's crds/, in file order: the mirror-set CRDs (for clusters without OpenShift's) and the stream's.
+    mirror_sets = [yaml.safe_load(render_mirror_set(kind)) for kind in MIRROR_SET_KINDS]
+    assert find(with_crds, "CustomResourceDefinition") == [mirror_sets[0], custom_resource_definition(), mirror_sets[1]]
+    assert len(with_crds) == len(objects) + 3
     assert find(render({"clusterRoles": {"create": False}}), "ClusterRole") == [
         *find(objects, "ClusterRole", FULLNAME),
         *find(objects, "ClusterRole", f"{FULLNAME}-pull-secrets"),
@@ -147,8 +150,14 @@ def test_namespaced_mode_renders_a_role_per_namespace_and_only_access_reviews_cl
     cluster_roles = [r["metadata"]["name"] for r in find(objects, "ClusterRole")]
     assert cluster_roles == [f"{FULLNAME}-access-reviews", f"{FULLNAME}-webhooks"]
     assert rules_of(objects, "ClusterRole", f"{FULLNAME}-access-reviews") == cluster_scoped_rules()
+    # What no Role can grant: access reviews, and the cluster-scoped mirror sets (docs/mirrors.md).
     assert cluster_scoped_rules() == [
-        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+        {
+            "apiGroups": ["config.openshift.io"],
+            "resources": ["imagedigestmirrorsets", "imagetagmirrorsets"],
+            "verbs": ["list", "watch"],
+        },
     ]
     assert container_env(objects)["IMAGESTREAMS_NAMESPACES"] == "team-a,team-b"
     without = render({"watchNamespaces": ["team-a"], "rbac": {"subjectAccessReviews": False}})
