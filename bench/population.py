@@ -56,8 +56,9 @@ def stream_manifest(namespace: str, name: str, pull_spec: str) -> dict[str, Any]
     return {"metadata": {"name": name, "namespace": namespace}, "spec": {"tags": [tag]}}
 
 
-def deployment_manifest(namespace: str, name: str, follows: str | None) -> dict[str, Any]:
-    """A Deployment with no replicas (no node runs pods here), following stream `follows`'s tag v1 if given."""
+def deployment_manifest(namespace: str, name: str, follows: str | None, *, paused: bool = False) -> dict[str, Any]:
+    """A Deployment with no replicas (no node runs pods here), following stream `follows`'s tag v1 if given; a
+    paused one gets no new ReplicaSet from kube-controller-manager when its template changes."""
     metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": {"app": name}}
     if follows is not None:
         trigger = {
@@ -72,6 +73,7 @@ def deployment_manifest(namespace: str, name: str, follows: str | None) -> dict[
         "metadata": metadata,
         "spec": {
             "replicas": 0,
+            "paused": paused,
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}},
