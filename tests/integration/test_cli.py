@@ -925,12 +925,36 @@ def test_jsonpath_output_on_read_and_write_verbs(cli: Cli) -> None:
     assert cli.fails("history", "app:v1", "-o", "jsonpath={.items[").startswith(
         "error: error parsing jsonpath {.items[, unterminated array"
     )
-    assert "Go's text/template cannot be reproduced" in cli.fails("tag", "-d", "app:copy", "-o", "go-template={{.}}")
+    assert cli.fails("tag", "-d", "app:copy", "-o", "go-template={{.spec") == (
+        "error: error parsing template {{.spec, template: output:1: unclosed action\n"
+    )
+    assert cli.fails("tag", "-d", "app:copy", "-o", "jsonpath={.spec").startswith("error: error parsing jsonpath")
     assert [t["name"] for t in cli.stream()["spec"]["tags"]] == ["v1", "copy"]  # -o is checked before writing
     missing = cli.fails(
         "rollback", "app:v1", "--to", "0", "-o", "jsonpath={.nope}", "--allow-missing-template-keys=false"
     )
     assert "nope is not found" in missing
+
+
+def test_go_template_output_on_read_and_write_verbs(cli: Cli) -> None:
+    first = cli.push("v1")
+    cli.imported({"v1": first})
+    template = '{{range .items}}{{.index}} {{.image}} {{len .usedBy}}{{"\\n"}}{{end}}'
+    assert cli.ok("history", "app:v1", "-o", f"go-template={template}") == f"0 {first} 0\n"
+    written = cli.ok("tag", "app:v1", "app:copy", "-o", "go-template={{(index .spec.tags 1).from.name}}")
+    assert written == f"app@{first}"
+    assert cli.ok("set-image-lookup", "app", "--template={{.spec.lookupPolicy.local}}") == "true"
+    listed = cli.ok("set-image-lookup", "app", "--enabled=false", "-o", "template={{.kind}} {{.metadata.name}}")
+    assert listed == "ImageStream app"
+    result = cli(
+        "rollback", "app:v1", "--to", "0", "-o", "go-template={{.nope}}", "--allow-missing-template-keys=false"
+    )
+    assert result.status == 1
+    assert result.err == (
+        'error: error executing template "{{.nope}}": template: output:1:2: executing "output" at <.nope>: '
+        'map has no entry for key "nope"\n'
+    )
+    assert result.out.startswith("Error executing template: template: output:1:2: ")
 
 
 def test_describe_show_events_lists_the_streams_events(cli: Cli) -> None:

@@ -120,7 +120,7 @@ def test_help_imports_neither_kopf_nor_the_controller_nor_heavy_libraries() -> N
         "    run(['--help'], io.StringIO(), io.StringIO())\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('kopf', 'lightkube', 'pydantic', 'yaml', 'aiohttp')\n"
+        "heavy = ('kopf', 'lightkube', 'pydantic', 'yaml', 'aiohttp', 'gotpl')\n"
         "print('modules:', [m for m in sys.modules if m.split('.')[0] in heavy"
         " or m.startswith('imagestreams.controller')])\n"
     )

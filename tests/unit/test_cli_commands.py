@@ -129,12 +129,20 @@ def test_output_formats_and_templates(tmp_path: Path) -> None:
     (tmp_path / "t").write_text("{.c}")
     assert parse_output(f"jsonpath-file={tmp_path / 't'}", None, formats) == OutputFormat("jsonpath", "{.c}")
     assert parse_output(None, None, formats) is None
-    with pytest.raises(CliError, match="Go's text/template cannot be reproduced"):
-        parse_output("go-template={{.metadata.name}}", None, formats)
-    with pytest.raises(CliError, match="template format specified but no template given"):
-        parse_output("jsonpath", None, formats)
-    with pytest.raises(CliError, match="--template needs -o jsonpath"):
-        parse_output(None, "{.a}", formats)
+    go_template = OutputFormat("go-template", "{{.a}}")
+    assert parse_output("go-template={{.a}}", None, formats) == go_template
+    assert parse_output("template={{.a}}", None, formats) == go_template
+    assert parse_output("go-template", "{{.a}}", formats) == go_template
+    assert parse_output("template", "{{.a}}", formats) == go_template
+    assert parse_output(None, "{{.a}}", formats) == go_template  # --template alone: a go-template, as kubectl
+    (tmp_path / "g").write_text("{{.a}}")
+    assert parse_output(f"go-template-file={tmp_path / 'g'}", None, formats) == go_template
+    assert parse_output(f"templatefile={tmp_path / 'g'}", None, formats) == go_template
+    for spelling in ("jsonpath", "go-template", "go-template="):
+        with pytest.raises(CliError, match=r"^template format specified but no template given$"):
+            parse_output(spelling, None, formats)
+    with pytest.raises(CliError, match=r"error reading --template .*/missing, No such file"):
+        parse_output(f"templatefile={tmp_path / 'missing'}", None, formats)
     body = {"kind": "ImageStream", "metadata": {"name": "app"}}
     assert render([body, body], OutputFormat("jsonpath", "{.items[*].metadata.name}")) == "app app"
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from imagestreams.cli.errors import PrintedError
 from imagestreams.cli.flags import DryRun, OutputFormat, parse_output
-from imagestreams.cli.output import render, render_document
+from imagestreams.cli.output import check_template, render, render_document
 
 if TYPE_CHECKING:
     from imagestreams.cli.kube import Kube
@@ -27,6 +28,7 @@ class Context:
         self.output: OutputFormat | None = None
         if hasattr(args, "output_formats"):
             self.output = parse_output(args.output, args.template, args.output_formats)
+            check_template(self.output)
 
     @property
     def target(self) -> Target:
@@ -75,9 +77,20 @@ class Context:
     def emit(self, objects: Sequence[Mapping[str, Any]], kind: str | None = None) -> None:
         """The objects in the -o format: one alone, several as a List (as kubectl prints them)."""
         if objects and self.output is not None:
-            self.out(render(objects, self.output, kind=kind, allow_missing_keys=self.args.allow_missing_template_keys))
+            output, allow_missing_keys = self.output, self.args.allow_missing_template_keys
+            self._out_or_explain(lambda: render(objects, output, kind=kind, allow_missing_keys=allow_missing_keys))
 
     def emit_document(self, document: Any) -> None:
         """Any document (not an API object) in the -o format."""
         assert self.output is not None
-        self.out(render_document(document, self.output, allow_missing_keys=self.args.allow_missing_template_keys))
+        output, allow_missing_keys = self.output, self.args.allow_missing_template_keys
+        self._out_or_explain(lambda: render_document(document, output, allow_missing_keys=allow_missing_keys))
+
+    def _out_or_explain(self, rendered: Callable[[], str]) -> None:
+        """The rendered text; or, when a template fails, what kubectl writes to the output then, and the error."""
+        try:
+            text = rendered()
+        except PrintedError as error:
+            self.out(error.printed)
+            raise
+        self.out(text)

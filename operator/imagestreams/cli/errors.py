@@ -17,3 +17,11 @@ class UsageError(CliError):
 
 class NotFound(CliError):
     """Something the user named does not exist (messages follow the API server's wording)."""
+
+
+class PrintedError(CliError):
+    """A failure that kubectl also explains on the output: `printed` is written to stdout before the error."""
+
+    def __init__(self, message: str, printed: str) -> None:
+        super().__init__(message)
+        self.printed = printed

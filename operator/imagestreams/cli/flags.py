@@ -44,14 +44,20 @@ VALUE_FLAGS = frozenset({"--kubeconfig", "--context", "-n", "--namespace"})
 # --- -o / --output -------------------------------------------------------------------------------------------------
 
 OBJECT_FORMATS = ("yaml", "json", "name")
-TEMPLATE_FORMATS = ("jsonpath", "jsonpath-file", "jsonpath-as-json")
-# Refused with a reason: Go's text/template (its pipelines, functions, variables and printing rules) has no
-# faithful Python implementation, and a partial one would print something different from kubectl without saying so.
+JSONPATH_FORMATS = ("jsonpath", "jsonpath-file", "jsonpath-as-json")
 GO_TEMPLATE_FORMATS = ("go-template", "go-template-file", "template", "templatefile")
-GO_TEMPLATE_REFUSED = (
-    "-o go-template is not supported by kubectl-imagestream (Go's text/template cannot be reproduced outside Go); "
-    "use -o jsonpath=TEMPLATE (kubectl's JSONPath, complete), or -o json and a tool such as jq"
-)
+TEMPLATE_FORMATS = (*JSONPATH_FORMATS, *GO_TEMPLATE_FORMATS)
+# The name each template format is printed with, and those whose value is a file to read the template from.
+_TEMPLATE_PRINTERS = {
+    "jsonpath": "jsonpath",
+    "jsonpath-file": "jsonpath",
+    "jsonpath-as-json": "jsonpath-as-json",
+    "go-template": "go-template",
+    "go-template-file": "go-template",
+    "template": "go-template",
+    "templatefile": "go-template",
+}
+_TEMPLATE_FILES = frozenset({"jsonpath-file", "go-template-file", "templatefile"})
 
 
 class OutputFormat(NamedTuple):
@@ -62,7 +68,7 @@ class OutputFormat(NamedTuple):
 
     @property
     def is_template(self) -> bool:
-        return self.name in TEMPLATE_FORMATS
+        return self.name in _TEMPLATE_PRINTERS
 
 
 class OutputAction(argparse.Action):
@@ -76,7 +82,7 @@ class OutputAction(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         value = str(values)
-        choices = (*namespace.output_formats, *TEMPLATE_FORMATS, *GO_TEMPLATE_FORMATS)
+        choices = (*namespace.output_formats, *TEMPLATE_FORMATS)
         if value.partition("=")[0] not in choices:
             shown = ", ".join(repr(choice) for choice in choices)
             raise argparse.ArgumentError(self, f"invalid choice: {value!r} (choose from {shown})")
@@ -95,10 +101,13 @@ def add_output_flag(
         action=OutputAction,
         default=None,
         metavar="FORMAT",
-        help=f"{help_text}: {shown}, jsonpath=TEMPLATE, jsonpath-file=FILE or jsonpath-as-json=TEMPLATE",
+        help=f"{help_text}: {shown}, jsonpath=TEMPLATE, jsonpath-file=FILE, jsonpath-as-json=TEMPLATE, "
+        "go-template=TEMPLATE or go-template-file=FILE (template=, templatefile= the same)",
     )
     parser.add_argument(
-        "--template", default=None, help="the template for a bare -o jsonpath (as kubectl's --template)"
+        "--template",
+        default=None,
+        help="the template for a bare -o jsonpath or -o go-template; alone, a go-template (as kubectl's --template)",
     )
     parser.add_argument(
         "--allow-missing-template-keys",
@@ -110,28 +119,26 @@ def add_output_flag(
 
 
 def parse_output(value: str | None, template: str | None, formats: tuple[str, ...]) -> OutputFormat | None:
-    """`-o` as kubectl reads it: `yaml`, `jsonpath={.x}`, `jsonpath` with `--template`, `jsonpath-file=PATH`."""
+    """`-o` as kubectl reads it: `yaml`, `jsonpath={.x}`, `go-template={{.x}}`, `jsonpath` or `go-template` with
+    `--template`, `jsonpath-file=PATH`; `--template` without `-o` is a go-template. The templates are parsed later
+    (output.check_template), since parsing a go-template loads gotpl."""
     if value is None:
-        if template:
-            raise CliError("--template needs -o jsonpath or -o jsonpath-as-json")
-        return None
+        return OutputFormat("go-template", template) if template else None
     name, equals, text = value.partition("=")
     if name in formats and not equals:
         return OutputFormat(name)
-    if name in GO_TEMPLATE_FORMATS:
-        raise CliError(GO_TEMPLATE_REFUSED)
-    if name in TEMPLATE_FORMATS:
+    if name in _TEMPLATE_PRINTERS:
         if not equals:
             text = template or ""
         if not text:
-            raise CliError(f"template format specified but no template given (-o {name}=... or --template)")
-        if name.endswith("-file"):
+            raise CliError("template format specified but no template given")
+        if name in _TEMPLATE_FILES:
             try:
                 with open(text, encoding="utf-8") as file:
                     text = file.read()
             except OSError as error:
                 raise CliError(f"error reading --template {text}, {error.strerror}") from None
-        return OutputFormat(name.removesuffix("-file"), text)
+        return OutputFormat(_TEMPLATE_PRINTERS[name], text)
     allowed = ", ".join((*formats, *TEMPLATE_FORMATS))
     raise CliError(f"unable to match a printer suitable for the output format {json.dumps(value)}, allowed: {allowed}")
 

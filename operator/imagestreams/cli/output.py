@@ -1,4 +1,4 @@
-"""Machine-readable output (-o yaml|json|name|jsonpath|jsonpath-as-json) as kubectl prints it."""
+"""Machine-readable output (-o yaml|json|name|jsonpath|jsonpath-as-json|go-template) as kubectl prints it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ QUALIFIED = {
 
 
 def without_managed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """kubectl leaves metadata.managedFields out unless asked."""
+    """kubectl leaves metadata.managedFields out of -o json and -o yaml unless asked (templates see them)."""
     result = copy.deepcopy(dict(body))
     (result.get("metadata") or {}).pop("managedFields", None)
     return result
@@ -46,7 +46,8 @@ def render(
     output = _format(output)
     if output.name == "name":
         return "".join(qualified_name(body, kind) + "\n" for body in objects)
-    bodies = [without_managed_fields(body) for body in objects]
+    # As kubectl's printers: only JSON and YAML omit managedFields; jsonpath and go-template see the whole object.
+    bodies = [without_managed_fields(body) if output.name in ("json", "yaml") else dict(body) for body in objects]
     document: Any = bodies[0] if len(bodies) == 1 else {"apiVersion": "v1", "kind": "List", "items": bodies}
     return render_document(document, output, allow_missing_keys=allow_missing_keys)
 
@@ -67,7 +68,26 @@ def render_document(document: Any, output: OutputFormat | str, *, allow_missing_
         return jsonpath.execute(
             template, document, allow_missing_keys=allow_missing_keys, as_json=output.name == "jsonpath-as-json"
         )
+    if output.name == "go-template":
+        from imagestreams.cli import gotemplate  # noqa: PLC0415 - it loads gotpl
+
+        return gotemplate.execute(gotemplate.parse(output.template, allow_missing_keys=allow_missing_keys), document)
     allowed = ", ".join((*FORMATS, *TEMPLATE_FORMATS))
     raise CliError(
         f"unable to match a printer suitable for the output format {json.dumps(output.name)}, allowed: {allowed}"
     )
+
+
+def check_template(output: OutputFormat | None) -> None:
+    """Parse -o's template now, so that one that does not parse fails before anything is read or written (kubectl
+    builds its printer first); CliError with kubectl's message."""
+    if output is None:
+        return
+    if output.name in ("jsonpath", "jsonpath-as-json"):
+        from imagestreams.cli import jsonpath  # noqa: PLC0415
+
+        jsonpath.parse(output.template)
+    elif output.name == "go-template":
+        from imagestreams.cli import gotemplate  # noqa: PLC0415 - it loads gotpl
+
+        gotemplate.parse(output.template)
