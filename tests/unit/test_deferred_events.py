@@ -1,4 +1,4 @@
-"""Trigger Events are posted after the workload writes they describe (controller.triggers.DeferredEvents). The
+"""Events are posted after the writes they describe (controller.events.DeferredEvents). The
 poster here records what it is given; the real one is tests/integration/test_fanout.py's."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from imagestreams.controller.triggers import DeferredEvents
+from imagestreams.controller.events import DeferredEvents
 
 Posted = list[tuple[str, str, str, str]]
 

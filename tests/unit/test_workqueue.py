@@ -71,13 +71,14 @@ async def test_passes_waiting_idle_hold_no_slot(running: tuple[WorkQueue[str], P
     for key in hanging:
         queue.add(key)
     await settle()
-    assert started(passes) == hanging and queue.in_progress == 8
+    # In progress, but holding no slot: the runtime's Events do not wait for them (Runtime.events.writing).
+    assert started(passes) == hanging and queue.in_progress == 8 and queue.holding == 0
     queue.add("healthy")
     await settle()
-    assert started(passes)[-1] == "healthy"
+    assert started(passes)[-1] == "healthy" and queue.holding == 1
     passes.gate("healthy").set()
     await settle()
-    assert passes.finished == ["healthy"]
+    assert passes.finished == ["healthy"] and queue.holding == 0
 
 
 async def test_passes_holding_their_slot_bound_the_work(running: tuple[WorkQueue[str], Passes]) -> None:

@@ -49,11 +49,12 @@ class OperatorSettings(BaseModel):
         description="Streams decided and written at the same time; a stream waiting on a registry holds no worker.",
     )
     trigger_workers: int = Field(
-        4,
+        16,
         ge=1,
         le=64,
         description="Workloads whose image triggers are applied at the same time (each a server-side apply); their "
-        "Events are posted after the writes.",
+        "Events are posted after the writes. 16 keeps the API server busy while the operator prepares the next "
+        "writes: a fan-out to 1,000 Deployments took 7.6 s with 16, 9.3 s with 4 (bench/fanout.py).",
     )
     resync_interval_seconds: float = Field(
         600.0,

@@ -24,10 +24,11 @@ from lightkube import ApiError, AsyncClient
 from imagestreams.api.mirrorsets import MIRROR_SET_KINDS, MirrorSetKind
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller import logs
+from imagestreams.controller.events import DeferredEvents
 from imagestreams.controller.importer import Importer, MirrorSets
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
-from imagestreams.controller.triggers import DeferredEvents, TriggerController, WorkloadKey, WriteRefused
+from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.notifications import PushTarget
 from imagestreams.core.registrypolicy import RegistryPolicy
@@ -117,23 +118,24 @@ class Runtime:
             metrics=metrics,
             mirrors=self.mirror_sets.config,
         )
+        # Events wait while imports and workload writes do: a fan-out's last write, or the last of a thousand new
+        # tags, comes no later for them (posting one costs as much as the write it describes).
+        self.events = DeferredEvents(functools.partial(post_event, self.kube))
         self.reconciler = Reconciler(
             cache=self.cache,
             importer=importer,
             kube=self.kube,
             settings=settings,
             scheduler=self.scheduler,
-            post_event=functools.partial(post_event, self.kube),
+            post_event=self.events.post,
             clock=clock,
             metrics=metrics,
         )
-        # Trigger Events wait while workload writes do: a fan-out's last write comes no later for them.
-        self.trigger_events = DeferredEvents(functools.partial(post_event, self.kube))
         self.triggers = TriggerController(
             kube=self.kube,
             streams=self.cache,
             access=self.access,
-            post_event=self.trigger_events.post,
+            post_event=self.events.post,
             metrics=metrics,
         )
         self.workload_queue: WorkQueue[WorkloadKey] = WorkQueue(
@@ -143,7 +145,9 @@ class Runtime:
             on_wait=functools.partial(metrics.queue_waited, "trigger"),
             on_retry=functools.partial(metrics.queue_retried, "trigger"),
         )
-        self.trigger_events.writing = lambda: bool(len(self.workload_queue) or self.workload_queue.in_progress)
+        # Passes waiting idle on a slow registry do not count: another namespace's registry that never answers must
+        # not hold Events back for a minute.
+        self.events.writing = lambda: any(len(queue) or queue.holding for queue in (self.queue, self.workload_queue))
         metrics.watch_queue(self.queue)
         metrics.watch_queue(self.workload_queue)
         metrics.watch_caches(self.cache.bodies, self.triggers.workloads)
@@ -225,7 +229,7 @@ class Runtime:
         self.tasks.append(asyncio.create_task(self._check_after_relists(), name="relist-check"))
         self.tasks.append(asyncio.create_task(self._wait_for_initial_streams(), name="initial-streams"))
         self.tasks.append(asyncio.create_task(self._trigger_workers(), name="trigger-workers"))
-        self.tasks.append(asyncio.create_task(self.trigger_events.run(), name="trigger-events"))
+        self.tasks.append(asyncio.create_task(self.events.run(), name="events"))
 
     async def _trigger_workers(self) -> None:
         # A workload seen before its stream would get a false "does not exist (yet)" Warning at every restart.
@@ -492,7 +496,7 @@ class Runtime:
     async def stop(self) -> None:
         with contextlib.suppress(TimeoutError):  # Events still queued are posted, briefly
             async with asyncio.timeout(EVENTS_AT_STOP_SECONDS):
-                await self.trigger_events.drained()
+                await self.events.drained()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

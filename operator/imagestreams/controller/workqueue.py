@@ -36,20 +36,23 @@ logger = logging.getLogger(__name__)
 
 
 class _Slot:
-    """One pass's hold on a worker slot."""
+    """One pass's hold on a worker slot; `holding` counts the passes of its queue that hold one."""
 
-    def __init__(self, slots: asyncio.Semaphore) -> None:
+    def __init__(self, slots: asyncio.Semaphore, holding: Callable[[int], None]) -> None:
         self.slots = slots
+        self._holding = holding
         self.held = True
 
     def release(self) -> None:
         if self.held:
             self.held = False
+            self._holding(-1)
             self.slots.release()
 
     async def acquire(self) -> None:
         await self.slots.acquire()
         self.held = True
+        self._holding(1)
 
 
 _current_slot: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("workqueue_slot", default=None)
@@ -86,6 +89,7 @@ class WorkQueue(Generic[K]):
         self._wakeup = asyncio.Event()
         self._pending: dict[K, set[str]] = {}  # key -> extra reasons (e.g. due tags), merged
         self._passes: dict[K, asyncio.Task[None]] = {}  # keys being processed (holding a slot or idle)
+        self.holding = 0  # passes holding a slot (working, not waiting idle on something slow)
         self._again: set[K] = set()
         self._added: dict[K, float] = {}  # when each pending key was added, for on_wait
         self._on_wait = on_wait
@@ -190,6 +194,7 @@ class WorkQueue(Generic[K]):
                 added = self._added.pop(key, None)
                 if added is not None and self._on_wait is not None:
                     self._on_wait(self._clock() - added)
+                self.holding += 1
                 self._passes[key] = asyncio.create_task(self._pass(key, tags, process), name=f"{self.name} {key}")
         finally:
             for handle, _ in self._waiting.values():
@@ -210,7 +215,7 @@ class WorkQueue(Generic[K]):
             await self._wakeup.wait()
 
     async def _pass(self, key: K, tags: frozenset[str], process: Process[K]) -> None:
-        slot = _Slot(self._slots)  # taken by run() for this pass
+        slot = _Slot(self._slots, self._count_holding)  # taken by run() for this pass
         _current_slot.set(slot)  # this task's own context: idle() finds it
         try:
             await process(key, tags)
@@ -227,6 +232,9 @@ class WorkQueue(Generic[K]):
                 self._again.discard(key)
                 self._ready.append(key)
                 self._wakeup.set()
+
+    def _count_holding(self, change: int) -> None:
+        self.holding += change
 
     @contextlib.asynccontextmanager
     async def idle(self) -> AsyncIterator[None]:
