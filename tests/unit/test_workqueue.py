@@ -122,6 +122,24 @@ async def test_one_pass_per_key_and_changes_meanwhile_get_one_more(running: tupl
     assert passes.started == [("k", frozenset({"t1"})), ("k", frozenset({"t2", "t3"}))]
 
 
+async def test_a_pass_cancelled_before_its_first_step_gives_its_slot_and_key_back(
+    running: tuple[WorkQueue[str], Passes],
+) -> None:
+    """A stream deleted right after its pass was dispatched: the task is cancelled before it ever runs, so its own
+    `finally` never does. Without the queue's done-callback the slot and the key stayed taken for good."""
+    queue, passes = running
+    queue.add("early")
+    await asyncio.sleep(0)  # run() dispatches the pass; its first step is still to come
+    assert queue.in_progress == 1 and passes.started == []
+    assert queue.cancel("early") is True
+    await settle()
+    assert passes.started == [] and queue.in_progress == 0 and queue.holding == 0
+    for key in ("early", "a", "b"):  # the key runs again, and both slots are free
+        queue.add(key)
+    await settle()
+    assert sorted(started(passes)) == ["a", "early"] and queue.holding == 2
+
+
 async def test_cancel_stops_the_pass_of_a_key_and_forgets_it(running: tuple[WorkQueue[str], Passes]) -> None:
     queue, passes = running
     passes.idle_keys.add("deleted")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import random
 import time
@@ -194,8 +195,12 @@ class WorkQueue(Generic[K]):
                 added = self._added.pop(key, None)
                 if added is not None and self._on_wait is not None:
                     self._on_wait(self._clock() - added)
+                slot = _Slot(self._slots, self._count_holding)  # the slot just taken, for this pass
                 self.holding += 1
-                self._passes[key] = asyncio.create_task(self._pass(key, tags, process), name=f"{self.name} {key}")
+                task = asyncio.create_task(self._pass(key, tags, process, slot), name=f"{self.name} {key}")
+                # A pass cancelled before its first step never runs its `finally`: this gives its slot and key back.
+                task.add_done_callback(functools.partial(self._pass_ended, key, slot))
+                self._passes[key] = task
         finally:
             for handle, _ in self._waiting.values():
                 handle.cancel()
@@ -214,8 +219,7 @@ class WorkQueue(Generic[K]):
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    async def _pass(self, key: K, tags: frozenset[str], process: Process[K]) -> None:
-        slot = _Slot(self._slots, self._count_holding)  # taken by run() for this pass
+    async def _pass(self, key: K, tags: frozenset[str], process: Process[K], slot: _Slot) -> None:
         _current_slot.set(slot)  # this task's own context: idle() finds it
         try:
             await process(key, tags)
@@ -225,9 +229,15 @@ class WorkQueue(Generic[K]):
         except Exception:  # process() handles its failures; this is a safety net, never a reason to stop
             logger.exception("%s pass for %s failed", self.name, key)
         finally:
-            slot.release()
-            if self._passes.get(key) is asyncio.current_task():
-                del self._passes[key]
+            current = asyncio.current_task()
+            assert current is not None
+            self._pass_ended(key, slot, current)
+
+    def _pass_ended(self, key: K, slot: _Slot, task: asyncio.Task[None]) -> None:
+        """Give the pass's slot back and let its key run again; the second call for one pass does nothing."""
+        slot.release()
+        if self._passes.get(key) is task:
+            del self._passes[key]
             if key in self._again:
                 self._again.discard(key)
                 self._ready.append(key)
