@@ -97,7 +97,9 @@ def test_a_sigkill_in_the_middle_of_a_fan_out_leaves_every_deployment_written_ex
     """Guards against a restarted operator writing again the Deployments its predecessor already updated (or
     losing the ones it had not reached): the second operator must write only the rest, once each."""
     namespace = solo_namespace
-    settings = solo_settings(namespace)
+    # 2 workers, not the default 16: with 16 the whole fan-out could land before the kill did. What is checked (each
+    # Deployment written exactly once across the kill) does not depend on how many writes run at once.
+    settings = {**solo_settings(namespace), "IMAGESTREAMS_TRIGGER_WORKERS": "2"}
     source = Source(crds, namespace, plain_registry, repository)
     first = OperatorProcess(crds.admin_kubeconfig, tmp_path, settings).start()
     try:
@@ -129,7 +131,11 @@ def test_a_sigkill_in_the_middle_of_a_fan_out_leaves_every_deployment_written_ex
         f"{seconds:.2f}s; writes per Deployment: {sorted(Counter(before_sync.values()).items())} "
         f"(then {sorted(Counter(after_sync.values()).items())} for the next image)"
     )
-    assert failed(crds, mark, namespace, "deployments", "patch") == []
+    # An apply in flight when SIGKILL hit is recorded by the apiserver as 504 (its client vanished mid-request): at
+    # most one per trigger worker. Anything else failing is a fault; whether each Deployment still got written exactly
+    # once is what follows.
+    cut_off = failed(crds, mark, namespace, "deployments", "patch")
+    assert set(cut_off) <= {504} and len(cut_off) <= int(settings["IMAGESTREAMS_TRIGGER_WORKERS"]), cut_off
     assert len(before_sync) == FAN_OUT and set(before_sync.values()) == {1}, {
         name: n for name, n in before_sync.items() if n != 1
     }
