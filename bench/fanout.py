@@ -30,11 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
 import statistics
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import Deployment
@@ -47,7 +45,9 @@ from imagestreams.localcluster import ClusterSettings, LocalCluster, RegistryKin
 from imagestreams.localcluster.images import PushClient, unique_image
 from population import (
     CONTAINER,
+    Audited,
     admin_client,
+    audited_since,
     count_following,
     create_all,
     create_namespaces,
@@ -61,46 +61,6 @@ from population import (
 )
 
 STREAM = "app"
-
-
-@dataclass(frozen=True)
-class Audited:
-    verb: str
-    resource: str
-    namespace: str
-    name: str
-    user_agent: str
-    received: datetime.datetime
-    completed: datetime.datetime
-
-
-def audited_since(cluster: LocalCluster, mark: int) -> list[Audited]:
-    """Completed writes after audit mark `mark`, with the apiserver's own timestamps."""
-    with cluster.audit.path.open("rb") as log:
-        log.seek(mark)
-        data = log.read()
-    found = []
-    for line in data.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # a line still being written
-        if event.get("stage") != "ResponseComplete":
-            continue
-        target = event.get("objectRef") or {}
-        resource = target.get("resource", "") + (f"/{target['subresource']}" if target.get("subresource") else "")
-        found.append(
-            Audited(
-                event.get("verb", ""),
-                resource,
-                target.get("namespace", ""),
-                target.get("name", ""),
-                event.get("userAgent", ""),
-                datetime.datetime.fromisoformat(event["requestReceivedTimestamp"]),
-                datetime.datetime.fromisoformat(event["stageTimestamp"]),
-            )
-        )
-    return found
 
 
 def wait_until_quiet(cluster: LocalCluster, seconds: float = 2.0, timeout: float = 1200.0) -> None:
