@@ -23,6 +23,7 @@ from imagestreams.core.tags import (
     repository_tags_to_import,
     source_fingerprint,
     tags_needing_resolution,
+    tags_updated_message,
 )
 
 NOW, LATER = "2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"
@@ -384,3 +385,28 @@ def test_success_with_the_same_image_after_a_failure_clears_the_condition() -> N
     entry = (status.tags or [])[0]
     assert entry.conditions is None
     assert [item.image for item in entry.items or []] == [DIGEST_A]
+
+
+def test_one_updated_tag_is_named_with_its_reference() -> None:
+    assert tags_updated_message([("latest", "reg/app@sha256:aa")], 1024) == "tag latest now points at reg/app@sha256:aa"
+
+
+def test_updated_tags_of_one_pass_make_one_message_in_status_order() -> None:
+    message = tags_updated_message([("v1", "reg/app@sha256:aa"), ("v2", "reg/app@sha256:bb")], 1024)
+    assert message == "2 tags now point at new images: v1 at reg/app@sha256:aa; v2 at reg/app@sha256:bb"
+
+
+def test_many_updated_tags_stay_within_the_limit_and_count_the_rest() -> None:
+    updates = [(f"t{n}", f"registry.example/app@sha256:{n:064x}") for n in range(1000)]
+    message = tags_updated_message(updates, 1024)
+    assert len(message) <= 1024
+    assert message.startswith("1000 tags now point at new images: t0 at registry.example/app@sha256:")
+    named = message.count(" at registry.example/")
+    assert 1 <= named < 1000
+    assert message.endswith(f"; and {1000 - named} more")
+    # Every tag named is named whole, in order.
+    assert f"t{named - 1} at registry.example/app@sha256:{named - 1:064x}; and" in message
+
+
+def test_a_limit_too_small_for_any_tag_still_counts_them_all() -> None:
+    assert tags_updated_message([("a", "x" * 50), ("b", "y" * 50)], 60) == "2 tags now point at new images"

@@ -37,7 +37,9 @@ from imagestreams.core.tags import (
     repository_needs_import,
     summarize,
     tags_needing_resolution,
+    tags_updated_message,
 )
+from imagestreams.kube.events import MAX_MESSAGE
 from imagestreams.kube.streams import StaleStream, too_large, write_status
 
 logger = logging.getLogger(__name__)
@@ -334,14 +336,17 @@ class Reconciler:
     ) -> None:
         """Events for what changed: a new image per tag (Normal), a failed import (Warning)."""
         before = {entry.tag: entry for entry in (stream.status.tags if stream.status else None) or []}
+        updated: list[tuple[str, str]] = []
         for entry in status.get("tags") or []:
             previous = before.get(entry["tag"])
             newest = (entry.get("items") or [None])[0]
             old_newest = previous.items[0].image if previous and previous.items else None
             if newest and newest.get("image") and newest["image"] != old_newest:
-                await self.post_event(
-                    body, "Normal", "TagUpdated", f"tag {entry['tag']} now points at {newest['dockerImageReference']}"
-                )
+                updated.append((entry["tag"], newest["dockerImageReference"]))
+        if updated:
+            # One Event per pass: a thousand new tags were a thousand Events, each costing the API server and the
+            # operator about what the import of its tag cost (bench/throughput.py).
+            await self.post_event(body, "Normal", "TagUpdated", tags_updated_message(updated, MAX_MESSAGE))
         for tag, outcome in outcomes.items():
             if isinstance(outcome, Failure):
                 old_conditions = before[tag].conditions if tag in before else None

@@ -509,3 +509,26 @@ def summarize(tags: Sequence[NamedTagEventList]) -> tuple[str | None, str | None
         summary += f" + {len(with_images) - SUMMARY_TAGS} more..."
     updated = max(entry.items[0].created for entry in tags if entry.items)
     return summary, updated
+
+
+def tags_updated_message(updates: Sequence[tuple[str, str]], limit: int) -> str:
+    """The message of the one `TagUpdated` Event for the tags a pass moved to new images, as (tag, image reference)
+    pairs in status order: a whole repository imported at once is one Event, not one per tag. Stays within `limit`
+    characters by naming the first tags in full and counting the rest."""
+    if len(updates) == 1:
+        tag, reference = updates[0]
+        return f"tag {tag} now points at {reference}"
+    head = f"{len(updates)} tags now point at new images: "
+    named: list[str] = []
+    length = len(head)
+    for index, (tag, reference) in enumerate(updates):
+        part = f"{'; ' if named else ''}{tag} at {reference}"
+        rest = len(updates) - index - 1
+        if length + len(part) + (len(f"; and {rest} more") if rest else 0) > limit:
+            break
+        named.append(part)
+        length += len(part)
+    if not named:
+        return head.removesuffix(": ")
+    rest = len(updates) - len(named)
+    return head + "".join(named) + (f"; and {rest} more" if rest else "")
