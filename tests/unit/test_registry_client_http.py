@@ -321,6 +321,43 @@ async def test_known_digest_stops_after_head(servers: Servers) -> None:
     assert servers.registry.count("GET", "/blobs/") == 0
 
 
+async def test_a_tag_never_imported_is_read_with_a_get_and_no_head(servers: Servers) -> None:
+    image = unique_image("new", labels={"a": "b"})
+    digest = servers.registry.push("team/app", "v1", image)
+    async with RegistryClient(FAST) as client:
+        resolved = await client.resolve(servers.host, "team/app", "v1", insecure=True, never_imported=True)
+    assert resolved.digest == digest
+    assert resolved.complete and resolved.metadata is not None and resolved.metadata.labels == {"a": "b"}
+    assert servers.registry.count("HEAD", "/manifests/") == 0
+    assert servers.registry.count("GET", "/manifests/v1") == 1  # by tag: the digest is not known before
+    assert servers.registry.count("GET", "/blobs/") == 1
+
+
+async def test_a_tag_never_imported_whose_body_does_not_match_the_named_digest_is_refused(servers: Servers) -> None:
+    servers.registry.push("team/app", "v1", unique_image())
+    servers.registry.corrupt = True
+    async with RegistryClient(FAST) as client:
+        with pytest.raises(RegistryError, match="content integrity error"):
+            await client.resolve(servers.host, "team/app", "v1", insecure=True, never_imported=True)
+
+
+async def test_a_tag_never_imported_on_a_registry_that_counts_pulls_is_looked_up_with_a_head_first(
+    servers: Servers,
+) -> None:
+    # As on Docker Hub (KNOWN_PULL_LIMITS): the HEAD finds the digest whose metadata another tag already read,
+    # and no GET (no pull) is spent on the new tag.
+    image = unique_image("shared")
+    digest = servers.registry.push("team/app", "v1", image)
+    servers.registry.push("team/app", "v2", image)
+    counted = dataclasses.replace(FAST, pull_limits={servers.host: (100, 21600.0)})
+    async with RegistryClient(counted) as client:
+        await client.resolve(servers.host, "team/app", "v1", insecure=True, never_imported=True)
+        again = await client.resolve(servers.host, "team/app", "v2", insecure=True, never_imported=True)
+    assert again.digest == digest
+    assert servers.registry.count("HEAD", "/manifests/") == 2
+    assert servers.registry.count("GET", "/manifests/") == 1
+
+
 async def test_missing_digest_header_falls_back_to_get_and_hashes_the_body(servers: Servers) -> None:
     digest = servers.registry.push("team/app", "v1", unique_image())
     servers.registry.omit_digest = True

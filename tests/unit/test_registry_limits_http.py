@@ -142,3 +142,18 @@ async def test_without_a_rate_ceiling_there_is_no_rate_limit(servers: Servers) -
             await client.resolve(servers.host, "team/app", "v1", insecure=True)
         rate, concurrency = client.request_limits(servers.host)
     assert math.isinf(rate) and concurrency == 2
+
+
+async def test_a_registry_that_advertised_a_quota_gets_a_head_before_a_new_tags_get(servers: Servers) -> None:
+    image = unique_image("shared")
+    servers.registry.push("team/app", "v1", image)
+    servers.registry.push("team/app", "v2", image)
+    with_quota(servers, 100, [100])
+    async with RegistryClient(LIMITED) as client:
+        # Nothing known about the registry yet: the new tag is read with a GET, whose answer advertises the quota.
+        await client.resolve(servers.host, "team/app", "v1", insecure=True, never_imported=True)
+        assert servers.registry.count("HEAD", "/manifests/") == 0
+        # From then on a new tag costs a HEAD, and no pull when its image is known.
+        await client.resolve(servers.host, "team/app", "v2", insecure=True, never_imported=True)
+    assert servers.registry.count("HEAD", "/manifests/") == 1
+    assert servers.registry.count("GET", "/manifests/") == 1

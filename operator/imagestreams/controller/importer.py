@@ -324,6 +324,7 @@ class Importer:
                             import_mode=mode,
                             preferred=preferred,
                             known_digests=known,
+                            never_imported=not known,
                         ),
                         known,
                     )

@@ -332,6 +332,14 @@ class Transport:
         """What a connection is made with: the verifying context, or no verification when the caller says insecure."""
         return False if insecure else self._verify_context
 
+    def counts_pulls(self, registry: str) -> bool:
+        """Whether `registry` counts manifest GETs against a quota, as far as this client knows: a registry known to
+        (Docker Hub), or one that advertised a quota in its answers."""
+        gate = self._gates.get(registry)
+        if gate is not None:
+            return gate.pulls is not None
+        return registry in self.settings.pull_limits
+
     def namespaces_waiting(self, registry: str) -> frozenset[str]:
         """The namespaces with requests waiting for a turn at `registry` now (see `flights.on_behalf_of`)."""
         gate = self._gates.get(registry)
