@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import time
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 
 from imagestreams.api.imagestream import ImageManifestSummary, ImageStream, ImageSummary, TagReference
 from imagestreams.api.mirrorsets import DIGEST_MIRROR_SETS, ImageDigestMirrorSet, ImageTagMirrorSet, MirrorSetKind
+from imagestreams.controller.freshreads import FreshReads
 from imagestreams.controller.metrics import Metrics
 from imagestreams.core.caches import TTLCache
 from imagestreams.core.fairness import Demand
@@ -106,8 +108,11 @@ class Importer:
     _flights: SingleFlight[LookupKey, ResolvedImage] = field(default_factory=SingleFlight)
     _addresses: TTLCache[str, list[str]] = field(init=False)
     _keyrings: TTLCache[str, list[KeyringEntry]] = field(init=False)
+    # Fresh reads of a namespace's pull secrets, shared by the passes that ask at about the same time.
+    _secret_reads: FreshReads[str, list[KeyringEntry]] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._secret_reads = FreshReads(functools.partial(pull_secret_entries, self.kube))
         self._recent = TTLCache(MAX_REMEMBERED_LOOKUPS, clock=self.clock)
         self._addresses = TTLCache(MAX_REMEMBERED_HOSTS, ttl=ADDRESS_CACHE_SECONDS, clock=self.clock)
         self._keyrings = TTLCache(MAX_REMEMBERED_KEYRINGS, ttl=KEYRING_CACHE_SECONDS, clock=self.clock)
@@ -133,10 +138,11 @@ class Importer:
         return {name: result for name, result in zip(tag_names, results, strict=True) if result is not None}
 
     async def _keyring(self, namespace: str, *, fresh: bool) -> list[KeyringEntry]:
-        """The namespace's pull secrets: read now for imports someone asked for, else at most a minute old."""
+        """The namespace's pull secrets: read after this call for imports someone asked for (a read shared with
+        the passes asking at about the same time), else at most a minute old."""
         cached = None if fresh else self._keyrings.get(namespace)
         if cached is None:
-            cached = await pull_secret_entries(self.kube, namespace)
+            cached = await self._secret_reads.get(namespace)
             self._keyrings.put(namespace, cached)
         return cached
 
