@@ -42,12 +42,11 @@ from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.streams import ImageStreamResource
 from imagestreams.kube.workloads import image_apply_body
 from imagestreams.localcluster import ClusterSettings, LocalCluster, RegistryKind
+from imagestreams.localcluster.audit import AuditedWrite
 from imagestreams.localcluster.images import PushClient, unique_image
 from population import (
     CONTAINER,
-    Audited,
     admin_client,
-    audited_since,
     count_following,
     create_all,
     create_namespaces,
@@ -58,6 +57,7 @@ from population import (
     stream_manifest,
     streams,
     wait_for,
+    when,
 )
 
 STREAM = "app"
@@ -71,18 +71,18 @@ def wait_until_quiet(cluster: LocalCluster, seconds: float = 2.0, timeout: float
     while time.monotonic() - started < timeout:
         mark = cluster.audit.mark()
         time.sleep(seconds)
-        if not [w for w in audited_since(cluster, mark) if w.namespace.startswith(("op-", "plain"))]:
+        if not [w for w in cluster.audit.writes(mark) if w.namespace.startswith(("op-", "plain"))]:
             return
 
     raise SystemExit(f"the cluster kept writing for {timeout:.0f} s")
 
 
-def operator_writes(cluster: LocalCluster, mark: int, namespace: str) -> list[Audited]:
+def operator_writes(cluster: LocalCluster, mark: int, namespace: str) -> list[AuditedWrite]:
     others = ("kubectl/", "kube-controller-manager/")
-    return [w for w in audited_since(cluster, mark) if w.namespace == namespace and not w.user_agent.startswith(others)]
+    return [w for w in cluster.audit.writes(mark) if w.namespace == namespace and not w.user_agent.startswith(others)]
 
 
-def applies(writes: list[Audited]) -> list[Audited]:
+def applies(writes: list[AuditedWrite]) -> list[AuditedWrite]:
     return [w for w in writes if w.resource == "deployments" and w.verb == "patch"]
 
 
@@ -139,7 +139,9 @@ async def operator_round(
     written = applies(writes)
     per_deployment = Counter(w.name for w in written)
     assert len(per_deployment) == size and set(per_deployment.values()) == {1}, per_deployment
-    return seconds(status[0].completed, max(w.completed for w in written)), Counter(w.resource for w in writes)
+    return seconds(when(status[0].completed), max(when(w.completed) for w in written)), Counter(
+        w.resource for w in writes
+    )
 
 
 async def run(
@@ -176,9 +178,9 @@ async def run(
                     wait_until_quiet(cluster)
                     mark = cluster.audit.mark()
                     await plain_apply(client, namespace, size, images[k], concurrency)
-                    written = applies([w for w in audited_since(cluster, mark) if w.namespace == namespace])
+                    written = applies([w for w in cluster.audit.writes(mark) if w.namespace == namespace])
                     assert len(written) == size, (size, len(written))
-                    took = seconds(min(w.received for w in written), max(w.completed for w in written))
+                    took = seconds(min(when(w.received) for w in written), max(when(w.completed) for w in written))
                     plain.setdefault((size, concurrency), []).append(took)
                 took, kinds = await operator_round(cluster, client, size, f"{registry.host}/bench/app:r{k}")
                 operated.setdefault(size, []).append(took)

@@ -37,12 +37,12 @@ from imagestreams.localcluster.images import PushClient, unique_image
 from imagestreams.localcluster.processes import ManagedProcess
 from population import (
     admin_client,
-    audited_since,
     cpu_seconds,
     create_all,
     create_namespaces,
     install_crds,
     load_average,
+    when,
 )
 
 STREAMS, TAGS_EACH = 100, 10
@@ -116,9 +116,9 @@ class Bench:
                 raise SystemExit(f"{namespace}: not every tag imported after 600 s")
             await asyncio.sleep(0.5)
         cpu = {name: used - cpu_before.get(name, 0.0) for name, used in self.cpu_by_process().items()}
-        writes = [w for w in audited_since(self.cluster, mark) if w.namespace == namespace]
-        first = min(w.received for w in writes if (w.verb, w.resource) == ("create", "imagestreams"))
-        last = max(w.completed for w in writes if (w.verb, w.resource) == ("patch", "imagestreams/status"))
+        writes = [w for w in self.cluster.audit.writes(mark) if w.namespace == namespace]
+        first = min(when(w.received) for w in writes if (w.verb, w.resource) == ("create", "imagestreams"))
+        last = max(when(w.completed) for w in writes if (w.verb, w.resource) == ("patch", "imagestreams/status"))
         seconds = (last - first).total_seconds()
         counts = requests_since(self.registry, offset)
         sent = sum(count for kind, count in counts.items() if not kind.startswith("answered"))
@@ -134,7 +134,7 @@ class Bench:
     def status_writes(self, mark: int, namespace: str) -> int:
         return sum(
             1
-            for w in audited_since(self.cluster, mark)
+            for w in self.cluster.audit.writes(mark)
             if w.namespace == namespace and (w.verb, w.resource) == ("patch", "imagestreams/status")
         )
 

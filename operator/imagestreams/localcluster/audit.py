@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ class AuditedWrite:
     user: str
     user_agent: str
     code: int
+    # The apiserver's own clock (microseconds): when the request came in, and when its answer was complete.
+    received: datetime.datetime | None = field(default=None, compare=False)
+    completed: datetime.datetime | None = field(default=None, compare=False)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> AuditedWrite:
@@ -32,6 +36,8 @@ class AuditedWrite:
             user=(event.get("user") or {}).get("username", ""),
             user_agent=event.get("userAgent", ""),
             code=int((event.get("responseStatus") or {}).get("code", 0)),
+            received=_timestamp(event.get("requestReceivedTimestamp")),
+            completed=_timestamp(event.get("stageTimestamp")),
         )
 
 
@@ -66,3 +72,7 @@ class AuditLog:
             if namespace is None or write.namespace == namespace:
                 found.append(write)
         return found
+
+
+def _timestamp(text: object) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(text) if isinstance(text, str) else None
