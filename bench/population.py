@@ -116,8 +116,7 @@ async def count_imported(client: AsyncClient, namespaces: Iterable[str]) -> int:
     imported = 0
     for namespace in namespaces:
         async for stream in client.list(ImageStreamResource, namespace=namespace, chunk_size=500):
-            tags = (stream.status or {}).get("tags") or []
-            imported += any(tag.get("items") for tag in tags)
+            imported += any(tag.get("items") for tag in status_tags(stream))
     return imported
 
 
@@ -131,6 +130,13 @@ async def count_following(client: AsyncClient, namespaces: Iterable[str], image:
             assert deployment.spec is not None and deployment.spec.template.spec is not None
             following += deployment.spec.template.spec.containers[0].image == image
     return following
+
+
+def status_tags(stream: Any) -> list[dict[str, Any]]:
+    """A listed stream's status.tags (lightkube's generic resources type `status` loosely)."""
+    status: dict[str, Any] = stream.status or {}
+    tags: list[dict[str, Any]] = status.get("tags") or []
+    return tags
 
 
 def when(moment: datetime.datetime | None) -> datetime.datetime:

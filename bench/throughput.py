@@ -42,6 +42,7 @@ from population import (
     create_namespaces,
     install_crds,
     load_average,
+    status_tags,
     when,
 )
 
@@ -82,7 +83,7 @@ def requests_since(registry: Registry, offset: int) -> Counter[str]:
 async def imported_tags(client: AsyncClient, namespace: str) -> int:
     imported = 0
     async for stream in client.list(ImageStreamResource, namespace=namespace, chunk_size=500):
-        imported += sum(1 for entry in (stream.status or {}).get("tags") or [] if entry.get("items"))
+        imported += sum(1 for entry in status_tags(stream) if entry.get("items"))
     return imported
 
 
