@@ -139,9 +139,23 @@ async def operator_round(
     written = applies(writes)
     per_deployment = Counter(w.name for w in written)
     assert len(per_deployment) == size and set(per_deployment.values()) == {1}, per_deployment
-    return seconds(when(status[0].completed), max(when(w.completed) for w in written)), Counter(
-        w.resource for w in writes
+    started = when(status[0].completed)
+    ended = max(when(w.completed) for w in written)
+    during = sum(1 for w in writes if w.resource == "events" and started <= when(w.completed) <= ended)
+    print(
+        f"  operator: first apply {seconds(started, min(when(w.received) for w in written)):.2f} s after the "
+        f"status write; {in_flight(written)}; {during} Events written during the fan-out",
+        flush=True,
     )
+    return seconds(started, ended), Counter(w.resource for w in writes)
+
+
+def in_flight(written: list[AuditedWrite]) -> str:
+    """How the applies used the apiserver: its median time per apply, and how many were in it at once on average
+    (the sum of their times over the span from the first received to the last completed)."""
+    spans = [seconds(when(w.received), when(w.completed)) for w in written]
+    total = seconds(min(when(w.received) for w in written), max(when(w.completed) for w in written))
+    return f"apiserver {statistics.median(spans) * 1000:.1f} ms per apply (median), {sum(spans) / total:.1f} in flight"
 
 
 async def run(
@@ -181,6 +195,7 @@ async def run(
                     written = applies([w for w in cluster.audit.writes(mark) if w.namespace == namespace])
                     assert len(written) == size, (size, len(written))
                     took = seconds(min(when(w.received) for w in written), max(when(w.completed) for w in written))
+                    print(f"  plain {concurrency} at a time: {in_flight(written)}", flush=True)
                     plain.setdefault((size, concurrency), []).append(took)
                 took, kinds = await operator_round(cluster, client, size, f"{registry.host}/bench/app:r{k}")
                 operated.setdefault(size, []).append(took)
