@@ -79,7 +79,7 @@ def wait_until_quiet(cluster: LocalCluster, seconds: float = 2.0, timeout: float
 
 def operator_writes(cluster: LocalCluster, mark: int, namespace: str) -> list[AuditedWrite]:
     others = ("kubectl/", "kube-controller-manager/")
-    return [w for w in cluster.audit.writes(mark) if w.namespace == namespace and not w.user_agent.startswith(others)]
+    return [w for w in cluster.audit.writes(mark, namespace=namespace) if not w.user_agent.startswith(others)]
 
 
 def applies(writes: list[AuditedWrite]) -> list[AuditedWrite]:
@@ -192,7 +192,7 @@ async def run(
                     wait_until_quiet(cluster)
                     mark = cluster.audit.mark()
                     await plain_apply(client, namespace, size, images[k], concurrency)
-                    written = applies([w for w in cluster.audit.writes(mark) if w.namespace == namespace])
+                    written = applies(cluster.audit.writes(mark, namespace=namespace))
                     assert len(written) == size, (size, len(written))
                     took = seconds(min(when(w.received) for w in written), max(when(w.completed) for w in written))
                     print(f"  plain {concurrency} at a time: {in_flight(written)}", flush=True)
