@@ -35,6 +35,7 @@ from imagestreams.core.registrypolicy import RegistryPolicy
 from imagestreams.core.triggers import TRIGGERS_ANNOTATION
 from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.access import PullAccess
+from imagestreams.kube.client import operator_client
 from imagestreams.kube.events import post_event
 from imagestreams.kube.health import api_answers, api_server_endpoints
 from imagestreams.kube.mirrorsets import list_mirror_sets
@@ -82,7 +83,8 @@ class Runtime:
             on_retry=functools.partial(metrics.queue_retried, "import"),
         )
         self.scheduler = Scheduler(settings, clock=clock)
-        self.kube = kube or AsyncClient(field_manager="imagestream-operator")
+        self._owns_kube = kube is None
+        self.kube = kube or operator_client("imagestream-operator")
         self.access = PullAccess(self.kube)
         policy = RegistryPolicy(
             settings.allowed_registries,
@@ -503,6 +505,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.registry.close()
+        if self._owns_kube:
+            await self.kube.close()
 
 
 def uid_of(body: Any) -> str | None:
