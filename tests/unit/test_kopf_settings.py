@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import kopf
 
+from imagestreams.api import mirrorsets
 from imagestreams.controller import handlers
 from imagestreams.core.workloadkinds import KIND_OF_RESOURCE
 
@@ -12,10 +13,23 @@ from imagestreams.core.workloadkinds import KIND_OF_RESOURCE
 def test_only_watch_event_handlers_are_registered() -> None:
     """WatchOnlyDiffBase builds no essence: that is right only while nothing detects changes."""
     registry = kopf.get_default_registry()
-    resources = [kopf.Resource(group, version, plural) for group, version, plural in KIND_OF_RESOURCE]
-    resources.append(kopf.Resource("image.openshift.io", "v1", "imagestreams"))
+    resources = [kopf.Resource("image.openshift.io", "v1", "imagestreams")]
+    resources += [
+        kopf.Resource(mirrorsets.GROUP, mirrorsets.VERSION, kind.plural) for kind in mirrorsets.MIRROR_SET_KINDS
+    ]
     for resource in resources:
         assert registry._watching.has_handlers(resource=resource), resource
+        assert not registry._changing.has_handlers(resource=resource), resource
+        assert not registry._spawning.has_handlers(resource=resource), resource
+
+
+def test_kopf_does_not_watch_the_workloads() -> None:
+    """The workloads have watches of their own (controller/watchers.py): a Kopf handler on them would pay Kopf's
+    dispatch for every workload event in the cluster a second time."""
+    registry = kopf.get_default_registry()
+    for group, version, plural in KIND_OF_RESOURCE:
+        resource = kopf.Resource(group, version, plural)
+        assert not registry._watching.has_handlers(resource=resource), resource
         assert not registry._changing.has_handlers(resource=resource), resource
         assert not registry._spawning.has_handlers(resource=resource), resource
 

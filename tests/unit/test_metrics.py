@@ -23,6 +23,7 @@ from imagestreams.controller.reconciler import Scheduler, StreamCache
 from imagestreams.controller.runtime import Runtime
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.tags import Failure, RepositoryResult, Resolved
+from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube import leader
 from imagestreams.kube.leader import LeaderElection
 from imagestreams.registry import ClientSettings
@@ -238,6 +239,10 @@ async def test_runtime_wires_queues_caches_scheduler_and_watch_restarts(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     metrics = runtime.metrics
+    restarts = "imagestreams_watch_restarts_total"
+    # The first listing of Kopf's stream watch is not a restart (no event came before it).
+    runtime.relist_seen("ImageStream")
+    assert value(metrics, restarts, kind="ImageStream") == 0
     runtime.stream_seen("ADDED", ("ns", "app"), scheduled_stream("ns", "app", 2))
     assert value(metrics, "imagestreams_image_streams") == 1
     assert value(metrics, "imagestreams_workqueue_depth", queue="import") == 1
@@ -245,17 +250,19 @@ async def test_runtime_wires_queues_caches_scheduler_and_watch_restarts(
     runtime.scheduler.started = runtime.clock() - 10_000
     runtime.schedule_due()
     assert value(metrics, "imagestreams_scheduled_tags") == 2
-    # The first listing of a watch is not a restart; a burst of listed objects later is one, however many objects.
-    restarts = "imagestreams_watch_restarts_total"
-    runtime.relist_seen("Deployment")
-    assert value(metrics, restarts, kind="Deployment") == 0
+    # A burst of listed objects later is one restart, however many objects.
+    soon = time.monotonic() + 10
+    monkeypatch.setattr(time, "monotonic", lambda: soon)
     runtime.relist_seen("ImageStream")  # the stream watch delivered an ADDED above: this is a re-list
     runtime.relist_seen("ImageStream")
     assert value(metrics, restarts, kind="ImageStream") == 1
-    later = time.monotonic() + 120
+    later = soon + 120
     monkeypatch.setattr(time, "monotonic", lambda: later)
-    runtime.relist_seen("Deployment")
-    runtime.relist_seen("Deployment")
+    runtime.relist_seen("ImageStream")
+    runtime.relist_seen("ImageStream")
+    assert value(metrics, restarts, kind="ImageStream") == 2
+    # The workload watches (controller/watchers.py) say themselves when they listed again: each time counts.
+    runtime.workload_watch_relisted(WorkloadKind.DEPLOYMENT)
     assert value(metrics, restarts, kind="Deployment") == 1
 
 
@@ -344,7 +351,7 @@ def test_liveness_asks_the_event_loop_and_counts_the_watch_streams(
     assert health.liveness() == health_module.Verdict(True, "ok: the event loop answers; 2 watch streams")
     loop_thread.call_soon_threadsafe(watchers[0].cancel)
     time.sleep(0.05)
-    assert health.liveness() == health_module.Verdict(False, "1 of Kopf's 2 watch streams ended")
+    assert health.liveness() == health_module.Verdict(False, "1 of the 2 watch streams ended")
     loop_thread.call_soon_threadsafe(watchers[1].cancel)
     blocked = threading.Event()
     loop_thread.call_soon_threadsafe(lambda: blocked.wait(2))  # a callback that holds the loop

@@ -1,7 +1,8 @@
 """Kopf handlers. Thin: they feed the stream cache and the work queue; workers do the rest.
 
-Only watch events are used for ImageStreams: no Kopf state annotations or finalizers are
-written, and a status is written only when it differs from what is stored.
+Only watch events are used for ImageStreams and mirror sets: no Kopf state annotations or finalizers are written, and
+a status is written only when it differs from what is stored. Workloads are watched without Kopf, by the runtime
+(controller/watchers.py: Kopf's cost per event was the fan-out's largest after the applies).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.notifications import NotificationServer
 from imagestreams.controller.runtime import STREAM_KIND, Runtime
 from imagestreams.core.slimbodies import slim_stream
-from imagestreams.core.workloadkinds import KIND_OF_RESOURCE
+from imagestreams.kube.client import watch_client
 
 logger = logging.getLogger(__name__)
 PREFIX = "imagestreams.dev"
@@ -47,8 +48,9 @@ class WatchOnlyDiffBase(kopf.AnnotationsDiffBaseStorage):
     """Kopf's diff base (where it keeps an object's last handled state) for an operator with watch-event handlers
     only: no handler detects changes, so no one reads an object's "essence", yet Kopf builds one for every event
     of every watched object, a deep copy of the whole body (a third of the operator's CPU in a fan-out to 1,000
-    Deployments). This one builds none. A change-detecting handler (on.create, on.update, a timer or a daemon)
-    would need the real one back: tests/unit/test_kopf_settings.py checks that none is registered."""
+    Deployments, when Kopf watched them). This one builds none. A change-detecting handler (on.create, on.update,
+    a timer or a daemon) would need the real one back: tests/unit/test_kopf_settings.py checks that none is
+    registered."""
 
     def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
@@ -88,7 +90,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # No run-time scanning of CRDs and namespaces: it needs cluster-wide list rights on both, and the
     # resources watched here are fixed (discovery once at start-up needs no rights).
     settings.scanning.disabled = True
-    # What Kopf holds of the watched objects at once: each initial listing (10,000 Deployments after a restart) is
+    # What Kopf holds of the watched objects at once: each initial listing (5,000 streams after a restart) is
     # read in pages rather than as one document, and each object's worker, which keeps the object's last event,
     # ends soon after it (Kopf's default keeps it 5 s: the whole listing was alive at once, at the restart's peak).
     settings.watching.chunk_size = LIST_PAGE_SIZE
@@ -97,6 +99,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     metrics: Metrics | None = memo.get(METRICS)
     runtime = memo[RUNTIME] = Runtime(operator_settings, metrics=metrics)
     runtime.start()
+    runtime.watch_workloads(watch_client())
     runtime.tasks.append(
         asyncio.create_task(memory.release_after_start_up(runtime.streams_listed, runtime.busy), name="memory")
     )
@@ -134,19 +137,7 @@ async def stream_event(type: str, body: kopf.Body, namespace: str | None, name: 
     runtime.stream_seen(type, (namespace, name), slim_stream(body))
 
 
-async def workload_event(type: str, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any) -> None:
-    runtime = _runtime_of(memo)
-    if runtime is None or runtime.settings.ignores(body.get("metadata", {}).get("namespace", "")):
-        return
-    kind = KIND_OF_RESOURCE[(resource.group, resource.version, resource.plural)]
-    if not type:
-        runtime.relist_seen(kind.value)
-    runtime.workload_seen(kind, type, dict(body))
-
-
-# Watch events only: Kopf writes no state annotations or finalizers on user workloads this way.
-for _group, _version, _plural in KIND_OF_RESOURCE:
-    kopf.on.event(_group, _version, _plural)(workload_event)
+# The workloads are watched without Kopf (controller/watchers.py): the runtime starts those watches itself.
 
 
 _MIRROR_SET_OF_PLURAL = {kind.plural: kind for kind in mirrorsets.MIRROR_SET_KINDS}

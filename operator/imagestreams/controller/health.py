@@ -5,9 +5,10 @@ the Lease in `main()`'s thread, with no event loop yet, and must still answer it
 do not depend on the event loop answering HTTP; liveness asks the loop a question from the server's thread instead,
 which also catches a loop blocked by a runaway callback (a loop-hosted endpoint would just stop answering).
 
-- Liveness, while the operator runs: the event loop answers within LOOP_TIMEOUT_SECONDS, and none of Kopf's watch
-  streams has ended. Kopf reconnects a watch that goes quiet (no event or bookmark for 70 s) and re-lists one that
-  expired on its own; a watch task that is gone for good is what a restart can fix. While a standby waits for the
+- Liveness, while the operator runs: the event loop answers within LOOP_TIMEOUT_SECONDS, and none of the watch
+  streams (Kopf's, and the workload watches of controller/watchers.py) has ended. Both reconnect a watch that goes
+  quiet (no event or bookmark for 70 s) and re-list one that expired on its own; a watch task that is gone for good
+  is what a restart can fix. While a standby waits for the
   Lease: its election loop keeps trying. While starting or stopping: alive.
 - Readiness: the initial listing of image streams is done (triggers wait for it too) and, with leader election, the
   Lease was renewed within its duration; a standby is ready while the API server answers its Lease requests, so a
@@ -38,8 +39,8 @@ from imagestreams.controller.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_SECONDS = 3.0
-# Kopf names the task of each watch stream "watcher for RESOURCE..." (kopf/_core/reactor/orchestration.py). Should a
-# later Kopf name them otherwise, none is found and only the event loop check remains.
+# Kopf names the task of each watch stream "watcher for RESOURCE..." (kopf/_core/reactor/orchestration.py), and the
+# workload watches are named alike. Should a later Kopf name its own otherwise, only the workload watches are counted.
 WATCHER_TASK_PREFIX = "watcher for "
 # A standby's election loop tries every second or so (each request bounded by a third of the lease); it counts as
 # stuck, or cut off from the API server, after twice the lease without a try or an answer.
@@ -137,7 +138,7 @@ class Health:
         with self._lock:
             self._watchers = most = max(self._watchers, watchers)
         if watchers < most:
-            return Verdict(False, f"{most - watchers} of Kopf's {most} watch streams ended")
+            return Verdict(False, f"{most - watchers} of the {most} watch streams ended")
         return Verdict(True, f"ok: the event loop answers; {watchers} watch streams")
 
     def readiness(self) -> Verdict:
@@ -165,7 +166,7 @@ class Health:
 
     @staticmethod
     def _ask_loop(loop: asyncio.AbstractEventLoop) -> int | None:
-        """The number of Kopf's watch tasks, counted on the loop itself; None when the loop does not answer."""
+        """The number of watch tasks, counted on the loop itself; None when the loop does not answer."""
         answer: concurrent.futures.Future[int] = concurrent.futures.Future()
 
         def count() -> None:

@@ -29,6 +29,7 @@ from imagestreams.controller.importer import Importer, MirrorSets
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
 from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
+from imagestreams.controller.watchers import start_workload_watches
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.notifications import PushTarget
 from imagestreams.core.registrypolicy import RegistryPolicy
@@ -84,6 +85,7 @@ class Runtime:
         )
         self.scheduler = Scheduler(settings, clock=clock)
         self._owns_kube = kube is None
+        self._watch_http: httpx2.AsyncClient | None = None
         self.kube = kube or operator_client("imagestream-operator")
         self.access = PullAccess(self.kube)
         policy = RegistryPolicy(
@@ -191,11 +193,28 @@ class Runtime:
     def workload_seen(self, kind: WorkloadKind, event_type: str | None, body: dict[str, Any]) -> None:
         metadata = body.get("metadata") or {}
         self._touched.add((kind, metadata.get("namespace", ""), metadata.get("name", "")))
-        if event_type:
-            self._streaming.add(kind.value)
         key = self.triggers.observe(kind, event_type or "", body)
         if key is not None:
             self.workload_queue.add(key)
+
+    def workload_watched(self, kind: WorkloadKind, event_type: str | None, body: dict[str, Any]) -> None:
+        """An event of a workload watch (controller/watchers.py), or an object of its listing (type None)."""
+        if not self.settings.ignores((body.get("metadata") or {}).get("namespace", "")):
+            self.workload_seen(kind, event_type, body)
+
+    def workload_watch_relisted(self, kind: WorkloadKind) -> None:
+        """A workload watch expired and listed its objects afresh: deletions in the gap were never announced, so the
+        caches are compared with fresh lists soon (as for the stream watch's re-lists, `relist_seen`)."""
+        self.metrics.watch_restarted(kind.value)
+        if self.streams_listed.is_set():
+            self.relisted.set()
+
+    def watch_workloads(self, http: httpx2.AsyncClient) -> None:
+        """Start the workload watches on `http` (kube/client.watch_client), closed when the runtime stops."""
+        self._watch_http = http
+        self.tasks.extend(
+            start_workload_watches(http, self.settings.namespaces, self.workload_watched, self.workload_watch_relisted)
+        )
 
     def mirror_set_seen(self, kind: MirrorSetKind, event_type: str | None, body: dict[str, Any]) -> None:
         """A mirror set watch event. Nothing is imported again for it: the next scheduled or requested import of an
@@ -507,6 +526,8 @@ class Runtime:
         await self.registry.close()
         if self._owns_kube:
             await self.kube.close()
+        if self._watch_http is not None:
+            await self._watch_http.aclose()
 
 
 def uid_of(body: Any) -> str | None:

@@ -10,12 +10,16 @@ Only the socket-level exchange changes: lightkube still builds each request and 
 the authentication flow (a bearer token re-read from its file on 401), and the TLS context is the one lightkube
 builds from the configuration (its CA, its client certificate, insecure-skip-tls-verify only when the configuration
 says so). A proxy from the environment keeps httpx2's own transport for the hosts it covers.
+
+The workload watches (kube/watch.py) use a plain httpx2 client set up the same way (`watch_client`).
 """
 
 from __future__ import annotations
 
 import ssl
 
+import aiohttp
+import httpx2
 from httpx_aiohttp.httpx2 import AiohttpTransport
 from lightkube import AsyncClient, ConfigError
 from lightkube.config import client_adapter
@@ -34,6 +38,18 @@ def operator_client(field_manager: str, config: SingleConfig | None = None) -> A
     """A lightkube AsyncClient for `config` (by default `api_config()`) whose requests travel over aiohttp."""
     single = config or api_config()
     return AsyncClient(config=single, field_manager=field_manager, transport=AiohttpTransport(verify=_tls(single)))
+
+
+def watch_client(config: SingleConfig | None = None) -> httpx2.AsyncClient:
+    """A plain httpx2 client for the API server of `config` (by default `api_config()`), over aiohttp, for the
+    workload watches (kube/watch.py): the server's address, TLS and authentication as lightkube sets them up, and no
+    limit on connections, since each watch holds one for as long as it lasts."""
+    single = config or api_config()
+    tls = _tls(single)
+    transport = AiohttpTransport(client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, limit=0)))
+    # lightkube annotates `transport` with httpx2's synchronous base class, yet hands it to an httpx2.AsyncClient here.
+    params = client_adapter.ConnectionParams(transport=transport)  # type: ignore[arg-type]
+    return client_adapter.AsyncClient(single, params)
 
 
 def _tls(config: SingleConfig) -> ssl.SSLContext:

@@ -1,0 +1,124 @@
+"""The workload watches: one list-and-watch loop (kube/watch.py) per workload kind and watched namespace, feeding the
+runtime as Kopf's handler feeds it the image streams.
+
+A loop never ends by itself: a refused or broken watch is opened again from the last version seen, after a short
+delay that grows to 2 s (as Kopf's watches do here, controller/handlers.CappedBackoff); an expired one is listed
+afresh at once, and the runtime is told, since deletions in the gap were never announced. The loop's task is named
+as Kopf names its watch tasks, so /healthz counts it with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from imagestreams.controller.health import WATCHER_TASK_PREFIX
+from imagestreams.core.workloadkinds import WORKLOAD_TYPES, WorkloadKind
+from imagestreams.kube.watch import Collection, WatchExpired, list_pages, watch_events
+
+logger = logging.getLogger(__name__)
+
+Seen = Callable[[WorkloadKind, str | None, dict[str, Any]], None]  # kind, event type (None: listed), object
+
+
+def retry_delays() -> Iterator[float]:
+    """Delays between the attempts of a failing watch: short at first, then every 2 s, never giving up."""
+    yield from (0.25, 0.5, 1.0)
+    yield from itertools.repeat(2.0)
+
+
+def watched_namespaces(namespaces: Sequence[str]) -> list[str | None]:
+    """Where to watch: every namespace (None) when none is named, else each named one. A glob pattern is not
+    watched, as Kopf (which watches the streams) does not watch one without namespace scanning, which is off."""
+    if not namespaces:
+        return [None]
+    return [name for name in namespaces if not set(name) & set("!*?,[")]
+
+
+@dataclass
+class WorkloadWatch:
+    """The list-and-watch loop of one workload kind in one namespace (or all)."""
+
+    http: httpx2.AsyncClient
+    kind: WorkloadKind
+    namespace: str | None
+    seen: Seen
+    relisted: Callable[[WorkloadKind], None]
+    # kube/watch.py's I/O, replaceable so that tests can play expiries and failures at chosen points.
+    list_pages: Callable[[httpx2.AsyncClient, Collection], AsyncIterator[tuple[list[dict[str, Any]], str]]] = list_pages
+    watch_events: Callable[[httpx2.AsyncClient, Collection, str], AsyncIterator[tuple[str, dict[str, Any], str]]] = (
+        watch_events
+    )
+
+    @property
+    def collection(self) -> Collection:
+        workload = WORKLOAD_TYPES[self.kind]
+        return Collection(workload.group, workload.version, workload.plural, self.namespace)
+
+    def start(self) -> asyncio.Task[None]:
+        name = f"{WATCHER_TASK_PREFIX}{self.collection.plural}.{self.collection.group}@{self.namespace}"
+        return asyncio.create_task(self.run(), name=name)
+
+    async def run(self) -> None:
+        collection = self.collection
+        since: str | None = None  # the version the watch goes on from; None: list first
+        listed_before = False
+        delays = retry_delays()
+        failing = ""
+        while True:
+            try:
+                if since is None:
+                    since = await self._list(collection)
+                    if listed_before:
+                        self.relisted(self.kind)
+                    listed_before = True
+                async for event_type, body, version in self.watch_events(self.http, collection, since):
+                    since = version
+                    if event_type != "BOOKMARK":
+                        self.seen(self.kind, event_type, body)
+                    if failing:
+                        logger.info("watching %s again after: %s", collection, failing)
+                        failing, delays = "", retry_delays()
+            except WatchExpired as expired:  # rare with bookmarks: the API server restarted, or the watch fell behind
+                logger.info("%s; listing again", expired)
+                since = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # refused, broken off, silent: try again, from `since`
+                delay = next(delays)
+                if not failing:
+                    logger.warning(
+                        "watching %s failed: %s; trying again in %.2f s, and then every 2 s "
+                        "(not logged until it recovers)",
+                        collection,
+                        error or type(error).__name__,
+                        delay,
+                    )
+                failing = str(error) or type(error).__name__
+                await asyncio.sleep(delay)
+
+    async def _list(self, collection: Collection) -> str:
+        """Deliver every object the collection holds now (type None); the listing's version."""
+        listed_version = ""
+        async for page, page_version in self.list_pages(self.http, collection):
+            listed_version = page_version
+            for body in page:
+                self.seen(self.kind, None, body)
+        return listed_version
+
+
+def start_workload_watches(
+    http: httpx2.AsyncClient, namespaces: Sequence[str], seen: Seen, relisted: Callable[[WorkloadKind], None]
+) -> list[asyncio.Task[None]]:
+    """A watch for every workload kind in every watched namespace, running."""
+    return [
+        WorkloadWatch(http, kind, namespace, seen, relisted).start()
+        for kind in WorkloadKind
+        for namespace in watched_namespaces(namespaces)
+    ]

@@ -1,0 +1,136 @@
+"""The workload watch loop (controller/watchers.py): what it delivers, and how it goes on after an expiry, a failure
+and the end of a watch. The listing and the watch are played here; tests/integration/test_workload_watch.py runs
+them against the API server, and tests/faults/test_watch_gaps.py a real expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+
+from imagestreams.controller.watchers import WorkloadWatch, watched_namespaces
+from imagestreams.core.workloadkinds import WorkloadKind
+from imagestreams.kube.watch import Collection, WatchExpired, WatchFailed
+
+
+def body(name: str, version: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": version}}
+
+
+class Script:
+    """Listings and watches to play, in order; each watch is a list of events or an exception to raise after them."""
+
+    def __init__(self, listings: list[list[dict[str, Any]]], watches: list[tuple[list[Any], Exception | None]]):
+        self.listings, self.watches = listings, watches
+        self.watched_from: list[str] = []
+        self.done = asyncio.Event()
+
+    async def list_pages(self, http: Any, collection: Collection) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        items = self.listings.pop(0)
+        yield items, f"list-{len(self.listings)}"
+
+    async def watch_events(
+        self, http: Any, collection: Collection, since: str
+    ) -> AsyncIterator[tuple[str, dict[str, Any], str]]:
+        self.watched_from.append(since)
+        if not self.watches:
+            self.done.set()
+            await asyncio.Event().wait()  # the last watch stays open
+        events, error = self.watches.pop(0)
+        for event_type, event_body in events:
+            yield event_type, event_body, event_body["metadata"]["resourceVersion"]
+        if error is not None:
+            raise error
+
+
+async def play(script: Script) -> tuple[list[tuple[str | None, str]], list[WorkloadKind]]:
+    seen: list[tuple[str | None, str]] = []
+    relisted: list[WorkloadKind] = []
+    watch = WorkloadWatch(
+        httpx2.AsyncClient(),
+        WorkloadKind.DEPLOYMENT,
+        "ns",
+        lambda kind, event_type, obj: seen.append((event_type, obj["metadata"]["name"])),
+        relisted.append,
+        list_pages=script.list_pages,
+        watch_events=script.watch_events,
+    )
+    task = watch.start()
+    try:
+        async with asyncio.timeout(10):
+            await script.done.wait()
+    finally:
+        task.cancel()
+    return seen, relisted
+
+
+async def test_listed_objects_then_events_bookmarks_moving_the_version_only() -> None:
+    script = Script(
+        [[body("a", "1"), body("b", "2")]],
+        [([("ADDED", body("c", "3")), ("BOOKMARK", body("", "7"))], None)],  # then the API server ends the watch
+    )
+    seen, relisted = await play(script)
+    assert seen == [(None, "a"), (None, "b"), ("ADDED", "c")]
+    # The watch the server ended is opened again from the bookmark's version; nothing is listed again.
+    assert script.watched_from == ["list-0", "7"]
+    assert relisted == []
+
+
+async def test_an_expired_watch_lists_again_and_says_so() -> None:
+    script = Script(
+        [[body("a", "1")], [body("b", "5")]],
+        [([("MODIFIED", body("a", "2"))], WatchExpired("gone"))],
+    )
+    seen, relisted = await play(script)
+    assert seen == [(None, "a"), ("MODIFIED", "a"), (None, "b")]
+    assert script.watched_from == ["list-1", "list-0"]
+    assert relisted == [WorkloadKind.DEPLOYMENT]  # only the second listing is a re-list
+
+
+async def test_a_failed_watch_is_opened_again_from_the_last_version_without_listing(caplog: Any) -> None:
+    script = Script(
+        [[body("a", "1")]],
+        [([("MODIFIED", body("a", "4"))], WatchFailed("refused (500)")), ([], httpx2.ReadError("reset"))],
+    )
+    seen, relisted = await play(script)
+    assert seen == [(None, "a"), ("MODIFIED", "a")]
+    assert script.watched_from == ["list-0", "4", "4"]
+    assert relisted == []
+    failures = [record.getMessage() for record in caplog.records if "failed" in record.getMessage()]
+    assert len(failures) == 1, failures  # one line for the streak, not one per attempt
+
+
+async def test_a_refused_first_listing_is_tried_again_and_is_not_a_relist() -> None:
+    script = Script([[body("a", "1")]], [])
+    calls = 0
+    original = script.list_pages
+
+    async def refused_once(http: Any, collection: Collection) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise WatchFailed("the listing was refused (403)")
+        async for page in original(http, collection):
+            yield page
+
+    script.list_pages = refused_once  # type: ignore[method-assign]
+    seen, relisted = await play(script)
+    assert seen == [(None, "a")]
+    assert relisted == []
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "watched"),
+    [((), [None]), (("a", "b"), ["a", "b"]), (("a", "team-*", "b?"), ["a"]), (("x[0]",), [])],
+)
+def test_watched_namespaces_are_the_named_ones_or_all(namespaces: tuple[str, ...], watched: list[str | None]) -> None:
+    assert watched_namespaces(namespaces) == watched
+
+
+def test_a_collection_path_names_the_group_version_namespace_and_plural() -> None:
+    assert Collection("apps", "v1", "deployments", "ns").path == "/apis/apps/v1/namespaces/ns/deployments"
+    assert Collection("batch", "v1", "cronjobs", None).path == "/apis/batch/v1/cronjobs"
+    assert Collection("", "v1", "pods", "ns").path == "/api/v1/namespaces/ns/pods"
