@@ -5,11 +5,13 @@ on the same kind and number of Deployments, in one run (issue 12, item 3; target
 A local cluster with the plain registry and no node. For each size N there are namespaces of N identical Deployments
 (no replicas, and paused: kube-controller-manager makes no ReplicaSet for each new template, so a measurement does
 not meet the controller manager's backlog from the last one): in op-N each follows the tag v1 of stream `app`
-through a trigger annotation; plainC-N have none, one for each concurrency C of the script. The operator runs as its
-own process for the op-* namespaces only, with its default settings. Each round pushes a new image, then:
+through a trigger annotation; plainC-N and fastC-N have none, one for each way C of running the script. The operator
+runs as its own process for the op-* namespaces only, with its default settings. Each round pushes a new image, then:
 
 - plain: the script applies the new image to every Deployment of plainC-N, the same apply body and field manager
-  options as the operator (lightkube's AsyncClient, C requests at a time);
+  options as the operator (lightkube's AsyncClient, C requests at a time). In fastC-N it does so over the operator's
+  own HTTP transport (kube/client.py: aiohttp's connections rather than httpx2's), so that the operator's cheaper
+  requests are not measured against a script that lacks them;
 - operator: the bench points the stream's tag at the new image; the operator imports it, writes the stream's status,
   and applies the image to every Deployment of op-N.
 
@@ -18,11 +20,13 @@ last one completed, the operator from its status write completed to its last Dep
 measurement starts once the apiserver has completed no write for 2 s (kube-controller-manager's new ReplicaSets for
 the previous writes, the operator's Events). The audit log also counts the operator's writes per round: Deployment
 applies (must be exactly N) and Events. Rounds alternate plain and operator; the medians are printed with the ratio.
-The operator applies 16 at a time (its default trigger workers), the script 4 and 16 at a time.
+The operator applies 16 at a time (its default trigger workers), the script 4 and 16 at a time over httpx2
+(`--concurrency`) and 16 at a time over aiohttp (`--aiohttp-concurrency`).
 
 `--trigger-workers N` runs the operator with IMAGESTREAMS_TRIGGER_WORKERS=N instead of its default.
 
-Usage: .venv/bin/python bench/fanout.py [--sizes 10 100 1000] [--rounds 3] [--concurrency 4 16] [--trigger-workers N]
+Usage: .venv/bin/python bench/fanout.py [--sizes 10 100 1000] [--rounds 3] [--concurrency 4 16]
+       [--aiohttp-concurrency 16] [--trigger-workers N]
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ import datetime
 import statistics
 import time
 from collections import Counter
+from dataclasses import dataclass
 
-from lightkube import AsyncClient
+from lightkube import AsyncClient, KubeConfig
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.types import PatchType
 
 from imagestreams.core.workloadkinds import WorkloadKind
+from imagestreams.kube.client import operator_client
 from imagestreams.kube.streams import ImageStreamResource
 from imagestreams.kube.workloads import image_apply_body
 from imagestreams.localcluster import ClusterSettings, LocalCluster, RegistryKind
@@ -158,8 +164,23 @@ def in_flight(written: list[AuditedWrite]) -> str:
     return f"apiserver {statistics.median(spans) * 1000:.1f} ms per apply (median), {sum(spans) / total:.1f} in flight"
 
 
+@dataclass(frozen=True)
+class Script:
+    """One way of running the plain script: how many applies at a time, and over which HTTP transport."""
+
+    concurrency: int
+    aiohttp: bool  # over the operator's own transport (kube/client.py) rather than httpx2's default one
+
+    @property
+    def side(self) -> str:
+        return f"{'fast' if self.aiohttp else 'plain'}{self.concurrency}"
+
+    def __str__(self) -> str:
+        return f"{self.concurrency} at a time{' over aiohttp' if self.aiohttp else ''}"
+
+
 async def run(
-    cluster: LocalCluster, sizes: list[int], rounds: int, concurrencies: list[int], trigger_workers: int | None
+    cluster: LocalCluster, sizes: list[int], rounds: int, scripts: list[Script], trigger_workers: int | None
 ) -> None:
     registry = cluster.registries[RegistryKind.PLAIN]
     with PushClient(registry.url) as pusher:
@@ -167,7 +188,10 @@ async def run(
     images = [f"{registry.host}/bench/app@{digest}" for digest in digests]
     install_crds(cluster)
     client = admin_client(cluster)
-    sides = [("op", STREAM)] + [(f"plain{concurrency}", None) for concurrency in concurrencies]
+    config = KubeConfig.from_file(cluster.admin_kubeconfig).get()
+    assert config is not None
+    fast_client = operator_client("bench", config)
+    sides = [("op", STREAM)] + [(script.side, None) for script in scripts]
     await create_namespaces(client, [f"{side}-{size}" for size in sizes for side, _ in sides])
     for size in sizes:
         await create_all(client, streams([stream_manifest(f"op-{size}", STREAM, f"{registry.host}/bench/app:r0")]))
@@ -183,25 +207,27 @@ async def run(
         for size in sizes:
             await wait_async(client, f"op-{size}", size, images[0], 300)
         print(f"{sum(sizes)} triggered Deployments follow r0; load {load_average()}", flush=True)
-        plain: dict[tuple[int, int], list[float]] = {}
+        plain: dict[tuple[int, Script], list[float]] = {}
         operated: dict[int, list[float]] = {}
         for k in range(1, rounds + 1):
             for size in sizes:
-                for concurrency in concurrencies:
-                    namespace = f"plain{concurrency}-{size}"
+                for script in scripts:
+                    namespace = f"{script.side}-{size}"
                     wait_until_quiet(cluster)
                     mark = cluster.audit.mark()
-                    await plain_apply(client, namespace, size, images[k], concurrency)
+                    await plain_apply(
+                        fast_client if script.aiohttp else client, namespace, size, images[k], script.concurrency
+                    )
                     written = applies(cluster.audit.writes(mark, namespace=namespace))
                     assert len(written) == size, (size, len(written))
                     took = seconds(min(when(w.received) for w in written), max(when(w.completed) for w in written))
-                    print(f"  plain {concurrency} at a time: {in_flight(written)}", flush=True)
-                    plain.setdefault((size, concurrency), []).append(took)
+                    print(f"  plain {script}: {in_flight(written)}", flush=True)
+                    plain.setdefault((size, script), []).append(took)
                 took, kinds = await operator_round(cluster, client, size, f"{registry.host}/bench/app:r{k}")
                 operated.setdefault(size, []).append(took)
                 print(
                     f"round {k}, {size:5} Deployments: operator {took:6.2f} s ({dict(kinds)}); plain "
-                    + ", ".join(f"{c} at a time {plain[(size, c)][-1]:.2f} s" for c in concurrencies)
+                    + ", ".join(f"{script} {plain[(size, script)][-1]:.2f} s" for script in scripts)
                     + f"; load {load_average()}",
                     flush=True,
                 )
@@ -211,14 +237,15 @@ async def run(
         for size in sizes:
             operator_median = statistics.median(operated[size])
             cells = []
-            for concurrency in concurrencies:
-                plain_median = statistics.median(plain[(size, concurrency)])
+            for script in scripts:
+                plain_median = statistics.median(plain[(size, script)])
                 ratio = operator_median / plain_median
-                cells.append(f"plain {concurrency} at a time {plain_median:.2f} s ({ratio:.2f}x)")
+                cells.append(f"plain {script} {plain_median:.2f} s ({ratio:.2f}x)")
             print(f"{size:5} Deployments: operator {operator_median:.2f} s; " + "; ".join(cells))
     finally:
         operator.stop()
         await client.close()
+        await fast_client.close()
 
 
 async def wait_async(client: AsyncClient, namespace: str, size: int, image: str, timeout: float) -> None:
@@ -234,10 +261,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--aiohttp-concurrency", type=int, nargs="*", default=[16])
     parser.add_argument("--trigger-workers", type=int, default=None)
     args = parser.parse_args()
+    scripts = [Script(c, aiohttp=False) for c in args.concurrency] + [
+        Script(c, aiohttp=True) for c in args.aiohttp_concurrency
+    ]
     with LocalCluster(ClusterSettings(registries=(RegistryKind.PLAIN,))) as cluster:
-        asyncio.run(run(cluster, args.sizes, args.rounds, args.concurrency, args.trigger_workers))
+        asyncio.run(run(cluster, args.sizes, args.rounds, scripts, args.trigger_workers))
 
 
 if __name__ == "__main__":
