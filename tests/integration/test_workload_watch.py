@@ -13,8 +13,7 @@ from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 
-from imagestreams.controller.watchers import WorkloadWatch
-from imagestreams.core.workloadkinds import WorkloadKind
+from imagestreams.controller.watchers import ListWatch
 from imagestreams.kube import watch
 from imagestreams.kube.client import watch_client
 from imagestreams.kube.watch import Collection, WatchExpired, WatchFailed, list_pages, watch_events
@@ -125,16 +124,15 @@ async def test_a_silent_watch_is_given_up(cluster: LocalCluster, namespace: str)
         await http.aclose()
 
 
-async def test_the_workload_watch_lists_then_follows_deployments(cluster: LocalCluster, namespace: str) -> None:
+async def test_the_watch_loop_lists_then_follows_deployments(cluster: LocalCluster, namespace: str) -> None:
     kubectl(cluster, "apply", "-f", "-", stdin=triggered_deployment(namespace, "app:v1", name="first"))
     seen: list[tuple[str | None, str]] = []
     http = client_of(cluster.admin_kubeconfig)
-    task = WorkloadWatch(
+    task = ListWatch(
         http,
-        WorkloadKind.DEPLOYMENT,
-        namespace,
-        lambda kind, event_type, body: seen.append((event_type, body["metadata"]["name"])),
-        lambda kind: None,
+        Collection("apps", "v1", "deployments", namespace),
+        lambda event_type, body: seen.append((event_type, body["metadata"]["name"])),
+        lambda: None,
     ).start()
     try:
         async with asyncio.timeout(20):

@@ -23,7 +23,6 @@ from imagestreams.controller.reconciler import Scheduler, StreamCache
 from imagestreams.controller.runtime import Runtime
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.tags import Failure, RepositoryResult, Resolved
-from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube import leader
 from imagestreams.kube.leader import LeaderElection
 from imagestreams.registry import ClientSettings
@@ -235,14 +234,9 @@ async def runtime() -> AsyncIterator[Runtime]:
     await built.registry.close()
 
 
-async def test_runtime_wires_queues_caches_scheduler_and_watch_restarts(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_runtime_wires_queues_caches_scheduler_and_watch_restarts(runtime: Runtime) -> None:
     metrics = runtime.metrics
     restarts = "imagestreams_watch_restarts_total"
-    # The first listing of Kopf's stream watch is not a restart (no event came before it).
-    runtime.relist_seen("ImageStream")
-    assert value(metrics, restarts, kind="ImageStream") == 0
     runtime.stream_seen("ADDED", ("ns", "app"), scheduled_stream("ns", "app", 2))
     assert value(metrics, "imagestreams_image_streams") == 1
     assert value(metrics, "imagestreams_workqueue_depth", queue="import") == 1
@@ -250,20 +244,12 @@ async def test_runtime_wires_queues_caches_scheduler_and_watch_restarts(
     runtime.scheduler.started = runtime.clock() - 10_000
     runtime.schedule_due()
     assert value(metrics, "imagestreams_scheduled_tags") == 2
-    # A burst of listed objects later is one restart, however many objects.
-    soon = time.monotonic() + 10
-    monkeypatch.setattr(time, "monotonic", lambda: soon)
-    runtime.relist_seen("ImageStream")  # the stream watch delivered an ADDED above: this is a re-list
-    runtime.relist_seen("ImageStream")
+    # Each watch says when it listed again after an expiry (controller/watchers.py): each time counts, by kind.
+    runtime.watch_relisted("ImageStream")
+    runtime.watch_relisted("Deployment")
+    runtime.watch_relisted("Deployment")
     assert value(metrics, restarts, kind="ImageStream") == 1
-    later = soon + 120
-    monkeypatch.setattr(time, "monotonic", lambda: later)
-    runtime.relist_seen("ImageStream")
-    runtime.relist_seen("ImageStream")
-    assert value(metrics, restarts, kind="ImageStream") == 2
-    # The workload watches (controller/watchers.py) say themselves when they listed again: each time counts.
-    runtime.workload_watch_relisted(WorkloadKind.DEPLOYMENT)
-    assert value(metrics, restarts, kind="Deployment") == 1
+    assert value(metrics, restarts, kind="Deployment") == 2
 
 
 # --- leader election --------------------------------------------------------------------------------------------

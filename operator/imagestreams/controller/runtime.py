@@ -1,9 +1,9 @@
-"""The operator's runtime: the caches, work queues and controllers that the Kopf handlers feed.
+"""The operator's runtime: the watches, caches, work queues and controllers.
 
-Built once in `main()`'s start-up handler and reached through Kopf's memo. The handlers only deliver watch events
-(`stream_seen`, `workload_seen`); the queues' workers reconcile; retries live in the queues. A watch that re-lists
-after a gap never announces what was deleted in it, so after each re-list (and at each resync) the caches are compared
-with fresh lists (`compare_with_api`).
+Built once in `main()`'s start-up handler and reached through Kopf's memo. The watches (controller/watchers.py) only
+deliver events (`stream_seen`, `workload_seen`); the queues' workers reconcile; retries live in the queues. A watch
+that lists again after a gap never announces what was deleted in it, so after each re-list (and at each resync) the
+caches are compared with fresh lists (`compare_with_api`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import httpx2
 from lightkube import ApiError, AsyncClient
 
+from imagestreams.api.imagestream import GROUP, PLURAL, VERSION
 from imagestreams.api.mirrorsets import MIRROR_SET_KINDS, MirrorSetKind
 from imagestreams.api.settings import OperatorSettings
 from imagestreams.controller import logs
@@ -29,10 +30,11 @@ from imagestreams.controller.importer import Importer, MirrorSets
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.reconciler import Reconciler, Scheduler, StreamCache, StreamKey
 from imagestreams.controller.triggers import TriggerController, WorkloadKey, WriteRefused
-from imagestreams.controller.watchers import start_workload_watches
+from imagestreams.controller.watchers import ListWatch, watched_namespaces, workload_collections
 from imagestreams.controller.workqueue import WorkQueue
 from imagestreams.core.notifications import PushTarget
 from imagestreams.core.registrypolicy import RegistryPolicy
+from imagestreams.core.slimbodies import slim_stream
 from imagestreams.core.triggers import TRIGGERS_ANNOTATION
 from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.kube.access import PullAccess
@@ -41,6 +43,7 @@ from imagestreams.kube.events import post_event
 from imagestreams.kube.health import api_answers, api_server_endpoints
 from imagestreams.kube.mirrorsets import list_mirror_sets
 from imagestreams.kube.streams import StaleStream, list_stream_keys, list_streams
+from imagestreams.kube.watch import Collection
 from imagestreams.kube.workloads import list_workloads
 from imagestreams.registry import ClientSettings, Platform, RegistryClient
 
@@ -50,9 +53,6 @@ EVENTS_AT_STOP_SECONDS = 2.0
 OUTAGE_PROBE_SECONDS = 1.0
 INITIAL_STREAMS_TIMEOUT_SECONDS = 60.0
 RELIST_SETTLE_SECONDS = 2.0
-# The first listing of each watch after start-up is not a re-list; one within this long after start-up is taken for
-# that first listing unless the watch had already delivered a watch event (a kind with nothing to list sends none).
-INITIAL_LISTING_SECONDS = 60.0
 STREAM_KIND = "ImageStream"  # the stream watch's kind in metrics; workload watches go by their WorkloadKind
 
 
@@ -165,19 +165,12 @@ class Runtime:
         self._touched: set[Any] = set()  # stream and workload keys the watches delivered since a comparison began
         self.vanished = 0  # streams and workloads forgotten because a fresh list no longer had them
         self.missed = 0  # streams and workloads a fresh list showed changed while no watch event had said so
-        # For counting watch restarts (relist_seen): when the runtime started, the kinds whose watch has delivered a
-        # watch event, and when each kind's watch last delivered a listed object.
-        self._started_at = time.monotonic()
-        self._streaming: set[str] = set()
-        self._listed_at: dict[str, float] = {}
 
     # --- watch events ------------------------------------------------------------------------------
 
     def stream_seen(self, event_type: str | None, key: StreamKey, body: dict[str, Any]) -> None:
         """A stream watch event (or a stream a fresh list showed): cache it, queue it, wake what follows it."""
         self._touched.add(key)
-        if event_type:
-            self._streaming.add(STREAM_KIND)
         if event_type == "DELETED":
             cached = self.cache.bodies.get(key)
             if cached is not None and uid_of(cached) != uid_of(body):
@@ -197,24 +190,37 @@ class Runtime:
         if key is not None:
             self.workload_queue.add(key)
 
-    def workload_watched(self, kind: WorkloadKind, event_type: str | None, body: dict[str, Any]) -> None:
-        """An event of a workload watch (controller/watchers.py), or an object of its listing (type None)."""
+    def watch(self, http: httpx2.AsyncClient) -> None:
+        """Start the watches of image streams and workloads on `http` (kube/client.watch_client): one list-and-watch
+        loop per resource and watched namespace (controller/watchers.py). The client is closed when the runtime
+        stops."""
+        self._watch_http = http
+        for namespace in watched_namespaces(self.settings.namespaces):
+            streams = Collection(GROUP, VERSION, PLURAL, namespace)
+            relisted = functools.partial(self.watch_relisted, STREAM_KIND)
+            self.tasks.append(ListWatch(http, streams, self._stream_watched, relisted).start())
+        for kind, collection in workload_collections(self.settings.namespaces):
+            seen = functools.partial(self._workload_watched, kind)
+            relisted = functools.partial(self.watch_relisted, kind.value)
+            self.tasks.append(ListWatch(http, collection, seen, relisted).start())
+
+    def _stream_watched(self, event_type: str | None, body: dict[str, Any]) -> None:
+        metadata = body.get("metadata") or {}
+        namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+        if namespace and name and not self.settings.ignores(namespace):
+            self.stream_seen(event_type, (namespace, name), slim_stream(body))
+
+    def _workload_watched(self, kind: WorkloadKind, event_type: str | None, body: dict[str, Any]) -> None:
         if not self.settings.ignores((body.get("metadata") or {}).get("namespace", "")):
             self.workload_seen(kind, event_type, body)
 
-    def workload_watch_relisted(self, kind: WorkloadKind) -> None:
-        """A workload watch expired and listed its objects afresh: deletions in the gap were never announced, so the
-        caches are compared with fresh lists soon (as for the stream watch's re-lists, `relist_seen`)."""
-        self.metrics.watch_restarted(kind.value)
+    def watch_relisted(self, kind: str) -> None:
+        """A watch expired (410 Gone: the API server restarted, or the watch fell too far behind) and listed its
+        objects again. Deletions in the gap were never announced: compare the caches with fresh lists soon, once for
+        all the watches that list again together. Counted in imagestreams_watch_restarts_total."""
+        self.metrics.watch_restarted(kind)
         if self.streams_listed.is_set():
             self.relisted.set()
-
-    def watch_workloads(self, http: httpx2.AsyncClient) -> None:
-        """Start the workload watches on `http` (kube/client.watch_client), closed when the runtime stops."""
-        self._watch_http = http
-        self.tasks.extend(
-            start_workload_watches(http, self.settings.namespaces, self.workload_watched, self.workload_watch_relisted)
-        )
 
     def mirror_set_seen(self, kind: MirrorSetKind, event_type: str | None, body: dict[str, Any]) -> None:
         """A mirror set watch event. Nothing is imported again for it: the next scheduled or requested import of an
@@ -401,26 +407,10 @@ class Runtime:
         for workload_key in list(self.triggers.workloads):
             self.workload_queue.add(workload_key)
 
-    def relist_seen(self, kind: str = STREAM_KIND) -> None:
-        """Kopf delivers the objects of a (re-)list as events without a type. After start-up that means a watch
-        was re-established after it expired (410 Gone: the API server came back, or the watch fell too far
-        behind), and deletions in the gap were never announced: compare the caches with fresh lists soon.
-
-        Counted as a watch restart of `kind` once per burst of listed objects, not for the first listing (a re-list
-        that finds no object at all goes unseen)."""
-        now = time.monotonic()
-        previous = self._listed_at.get(kind)
-        self._listed_at[kind] = now
-        first_listing = kind not in self._streaming and now - self._started_at < INITIAL_LISTING_SECONDS
-        if not first_listing and (previous is None or now - previous > RELIST_SETTLE_SECONDS):
-            self.metrics.watch_restarted(kind)
-        if self.streams_listed.is_set():
-            self.relisted.set()
-
     async def _check_after_relists(self) -> None:
         while True:
             await self.relisted.wait()
-            await asyncio.sleep(RELIST_SETTLE_SECONDS)  # one comparison for all the objects of a re-list
+            await asyncio.sleep(RELIST_SETTLE_SECONDS)  # one comparison for the watches that list again together
             self.relisted.clear()
             await self.compare_with_api()
 

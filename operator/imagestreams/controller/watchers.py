@@ -1,5 +1,5 @@
-"""The workload watches: one list-and-watch loop (kube/watch.py) per workload kind and watched namespace, feeding the
-runtime as Kopf's handler feeds it the image streams.
+"""The watches of image streams and workloads: one list-and-watch loop (kube/watch.py) per resource and watched
+namespace, feeding the runtime.
 
 A loop never ends by itself: a refused or broken watch is opened again from the last version seen, after a short
 delay that grows to 2 s (as Kopf's watches do here, controller/handlers.CappedBackoff); an expired one is listed
@@ -24,7 +24,7 @@ from imagestreams.kube.watch import Collection, WatchExpired, list_pages, watch_
 
 logger = logging.getLogger(__name__)
 
-Seen = Callable[[WorkloadKind, str | None, dict[str, Any]], None]  # kind, event type (None: listed), object
+Seen = Callable[[str | None, dict[str, Any]], None]  # event type (None: an object of a listing), object
 
 
 def retry_delays() -> Iterator[float]:
@@ -42,27 +42,22 @@ def watched_namespaces(namespaces: Sequence[str]) -> list[str | None]:
 
 
 @dataclass
-class WorkloadWatch:
-    """The list-and-watch loop of one workload kind in one namespace (or all)."""
+class ListWatch:
+    """The list-and-watch loop of one resource in one namespace (or all)."""
 
     http: httpx2.AsyncClient
-    kind: WorkloadKind
-    namespace: str | None
+    collection: Collection
     seen: Seen
-    relisted: Callable[[WorkloadKind], None]
+    relisted: Callable[[], None]  # a listing after the first: the watch had expired
     # kube/watch.py's I/O, replaceable so that tests can play expiries and failures at chosen points.
     list_pages: Callable[[httpx2.AsyncClient, Collection], AsyncIterator[tuple[list[dict[str, Any]], str]]] = list_pages
     watch_events: Callable[[httpx2.AsyncClient, Collection, str], AsyncIterator[tuple[str, dict[str, Any], str]]] = (
         watch_events
     )
 
-    @property
-    def collection(self) -> Collection:
-        workload = WORKLOAD_TYPES[self.kind]
-        return Collection(workload.group, workload.version, workload.plural, self.namespace)
-
     def start(self) -> asyncio.Task[None]:
-        name = f"{WATCHER_TASK_PREFIX}{self.collection.plural}.{self.collection.group}@{self.namespace}"
+        collection = self.collection
+        name = f"{WATCHER_TASK_PREFIX}{collection.plural}.{collection.group}@{collection.namespace}"
         return asyncio.create_task(self.run(), name=name)
 
     async def run(self) -> None:
@@ -76,12 +71,12 @@ class WorkloadWatch:
                 if since is None:
                     since = await self._list(collection)
                     if listed_before:
-                        self.relisted(self.kind)
+                        self.relisted()
                     listed_before = True
                 async for event_type, body, version in self.watch_events(self.http, collection, since):
                     since = version
                     if event_type != "BOOKMARK":
-                        self.seen(self.kind, event_type, body)
+                        self.seen(event_type, body)
                     if failing:
                         logger.info("watching %s again after: %s", collection, failing)
                         failing, delays = "", retry_delays()
@@ -109,16 +104,14 @@ class WorkloadWatch:
         async for page, page_version in self.list_pages(self.http, collection):
             listed_version = page_version
             for body in page:
-                self.seen(self.kind, None, body)
+                self.seen(None, body)
         return listed_version
 
 
-def start_workload_watches(
-    http: httpx2.AsyncClient, namespaces: Sequence[str], seen: Seen, relisted: Callable[[WorkloadKind], None]
-) -> list[asyncio.Task[None]]:
-    """A watch for every workload kind in every watched namespace, running."""
+def workload_collections(namespaces: Sequence[str]) -> list[tuple[WorkloadKind, Collection]]:
+    """Each workload kind in each watched namespace."""
     return [
-        WorkloadWatch(http, kind, namespace, seen, relisted).start()
-        for kind in WorkloadKind
+        (kind, Collection(workload.group, workload.version, workload.plural, namespace))
+        for kind, workload in WORKLOAD_TYPES.items()
         for namespace in watched_namespaces(namespaces)
     ]
