@@ -121,6 +121,34 @@ async def test_a_refused_first_listing_is_tried_again_and_is_not_a_relist() -> N
     assert relisted == 0
 
 
+async def test_an_object_the_runtime_cannot_take_is_skipped_and_the_others_still_arrive(caplog: Any) -> None:
+    script = Script([[body("a", "1"), body("odd", "2"), body("b", "3")]], [([("ADDED", body("odd", "4"))], None)])
+    seen: list[tuple[str | None, str]] = []
+
+    def take(event_type: str | None, obj: dict[str, Any]) -> None:
+        if obj["metadata"]["name"] == "odd":
+            raise ValueError("cannot take this one")
+        seen.append((event_type, obj["metadata"]["name"]))
+
+    watch = ListWatch(
+        httpx2.AsyncClient(),
+        Collection("apps", "v1", "deployments", "ns"),
+        take,
+        lambda: None,
+        list_pages=script.list_pages,
+        watch_events=script.watch_events,
+    )
+    task = watch.start()
+    try:
+        async with asyncio.timeout(10):
+            await script.done.wait()
+    finally:
+        task.cancel()
+    assert seen == [(None, "a"), (None, "b")]
+    assert script.watched_from == ["list-0", "4"]  # no listing again: the watch went on past the odd object
+    assert sum("ns/odd" in record.getMessage() for record in caplog.records) == 2
+
+
 @pytest.mark.parametrize(
     ("namespaces", "watched"),
     [((), [None]), (("a", "b"), ["a", "b"]), (("a", "team-*", "b?"), ["a"]), (("x[0]",), [])],

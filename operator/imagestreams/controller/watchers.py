@@ -76,7 +76,7 @@ class ListWatch:
                 async for event_type, body, version in self.watch_events(self.http, collection, since):
                     since = version
                     if event_type != "BOOKMARK":
-                        self.seen(event_type, body)
+                        self._deliver(event_type, body)
                     if failing:
                         logger.info("watching %s again after: %s", collection, failing)
                         failing, delays = "", retry_delays()
@@ -104,8 +104,19 @@ class ListWatch:
         async for page, page_version in self.list_pages(self.http, collection):
             listed_version = page_version
             for body in page:
-                self.seen(None, body)
+                self._deliver(None, body)
         return listed_version
+
+    def _deliver(self, event_type: str | None, body: dict[str, Any]) -> None:
+        """One object to the runtime. Anyone who may create an object can make it odd: a failure to take it is that
+        object's alone, and never stops the listing or the watch for the others."""
+        try:
+            self.seen(event_type, body)
+        except Exception:
+            metadata = body.get("metadata") or {}
+            where = f"{metadata.get('namespace', '')}/{metadata.get('name', '?')}"
+            what = event_type or "listed object"
+            logger.exception("taking %s %s from the watch of %s failed; skipped", what, where, self.collection)
 
 
 def workload_collections(namespaces: Sequence[str]) -> list[tuple[WorkloadKind, Collection]]:
