@@ -46,13 +46,21 @@ class Script:
             raise error
 
 
-async def play(script: Script) -> tuple[list[tuple[str | None, str]], int]:
+async def play(script: Script, refused: str = "") -> tuple[list[tuple[str | None, str]], int]:
+    """Run the loop until the script's last watch; what it delivered, and how often it said it listed again. The
+    receiver raises for the object named `refused`."""
     seen: list[tuple[str | None, str]] = []
     relisted: list[str] = []
+
+    def take(event_type: str | None, obj: dict[str, Any]) -> None:
+        if obj["metadata"]["name"] == refused:
+            raise ValueError("cannot take this one")
+        seen.append((event_type, obj["metadata"]["name"]))
+
     watch = ListWatch(
         httpx2.AsyncClient(),
         Collection("apps", "v1", "deployments", "ns"),
-        lambda event_type, obj: seen.append((event_type, obj["metadata"]["name"])),
+        take,
         lambda: relisted.append("relisted"),
         list_pages=script.list_pages,
         watch_events=script.watch_events,
@@ -123,29 +131,9 @@ async def test_a_refused_first_listing_is_tried_again_and_is_not_a_relist() -> N
 
 async def test_an_object_the_runtime_cannot_take_is_skipped_and_the_others_still_arrive(caplog: Any) -> None:
     script = Script([[body("a", "1"), body("odd", "2"), body("b", "3")]], [([("ADDED", body("odd", "4"))], None)])
-    seen: list[tuple[str | None, str]] = []
-
-    def take(event_type: str | None, obj: dict[str, Any]) -> None:
-        if obj["metadata"]["name"] == "odd":
-            raise ValueError("cannot take this one")
-        seen.append((event_type, obj["metadata"]["name"]))
-
-    watch = ListWatch(
-        httpx2.AsyncClient(),
-        Collection("apps", "v1", "deployments", "ns"),
-        take,
-        lambda: None,
-        list_pages=script.list_pages,
-        watch_events=script.watch_events,
-    )
-    task = watch.start()
-    try:
-        async with asyncio.timeout(10):
-            await script.done.wait()
-    finally:
-        task.cancel()
+    seen, relisted = await play(script, refused="odd")
     assert seen == [(None, "a"), (None, "b")]
-    assert script.watched_from == ["list-0", "4"]  # no listing again: the watch went on past the odd object
+    assert script.watched_from == ["list-0", "4"] and relisted == 0  # the watch went on past the odd object
     assert sum("ns/odd" in record.getMessage() for record in caplog.records) == 2
 
 
