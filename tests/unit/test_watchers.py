@@ -5,6 +5,7 @@ them against the API server, and tests/faults/test_watch_gaps.py a real expiry."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -84,6 +85,16 @@ async def test_listed_objects_then_events_bookmarks_moving_the_version_only() ->
     # The watch the server ended is opened again from the bookmark's version; nothing is listed again.
     assert script.watched_from == ["list-0", "7"]
     assert relisted == 0
+
+
+async def test_a_watch_that_ends_at_once_without_an_event_is_opened_again_after_a_delay() -> None:
+    script = Script([[body("a", "1")]], [([], None), ([], None), ([], None)])
+    started = time.monotonic()
+    seen, relisted = await play(script)
+    # 0.25, 0.5 and 1 s before the second, third and fourth watch: not a loop of requests at full speed.
+    assert time.monotonic() - started >= 1.7
+    assert script.watched_from == ["list-0"] * 4
+    assert (seen, relisted) == ([(None, "a")], 0)
 
 
 async def test_an_expired_watch_lists_again_and_says_so() -> None:

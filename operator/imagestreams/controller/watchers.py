@@ -73,13 +73,20 @@ class ListWatch:
                     if listed_before:
                         self.relisted()
                     listed_before = True
+                events = 0
                 async for event_type, body, version in self.watch_events(self.http, collection, since):
+                    events += 1
                     since = version
                     if event_type != "BOOKMARK":
                         self._deliver(event_type, body)
                     if failing:
                         logger.info("watching %s again after: %s", collection, failing)
                         failing, delays = "", retry_delays()
+                if not events:
+                    # Ended by the server before a single event or bookmark (the API server sends a bookmark within
+                    # a minute): something between closes watches at once. Not again at once, or the loop would
+                    # hammer the API server.
+                    await asyncio.sleep(next(delays))
             except WatchExpired as expired:  # rare with bookmarks: the API server restarted, or the watch fell behind
                 logger.info("%s; listing again", expired)
                 since = None

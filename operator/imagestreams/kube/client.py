@@ -11,7 +11,7 @@ the authentication flow (a bearer token re-read from its file on 401), and the T
 builds from the configuration (its CA, its client certificate, insecure-skip-tls-verify only when the configuration
 says so). A proxy from the environment keeps httpx2's own transport for the hosts it covers.
 
-The workload watches (kube/watch.py) use a plain httpx2 client set up the same way (`watch_client`).
+The watches of streams and workloads (kube/watch.py) use a plain httpx2 client set up the same way (`watch_client`).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def operator_client(field_manager: str, config: SingleConfig | None = None) -> A
 
 def watch_client(config: SingleConfig | None = None) -> httpx2.AsyncClient:
     """A plain httpx2 client for the API server of `config` (by default `api_config()`), over aiohttp, for the
-    workload watches (kube/watch.py): the server's address, TLS and authentication as lightkube sets them up, and no
-    limit on connections, since each watch holds one for as long as it lasts."""
+    watches (kube/watch.py): the server's address, TLS and authentication as lightkube sets them up, and no limit on
+    connections, since each watch holds one for as long as it lasts."""
     single = config or api_config()
     tls = _tls(single)
     transport = AiohttpTransport(client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, limit=0)))

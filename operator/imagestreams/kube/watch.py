@@ -1,9 +1,9 @@
-"""List and watch one resource in one namespace (or all), as plain dicts: the workload watches' I/O.
+"""List and watch one resource in one namespace (or all), as plain dicts: the I/O of the stream and workload watches.
 
-Written here rather than left to Kopf, which watches the image streams and mirror sets: Kopf spends about 1 to 2 ms
-of CPU on each event it dispatches (its per-object worker, causes, handler kwargs), and every Deployment a fan-out
-writes comes back as two events (the operator's own apply, then kube-controller-manager's status update). On the 2
-cores the operator shares with the API server that was the fan-out's largest cost after the applies themselves
+Written here rather than left to Kopf (which still watches the mirror sets): Kopf spends about 1 to 2 ms of CPU on
+each event it dispatches (its per-object worker, causes, handler kwargs), and every Deployment a fan-out writes comes
+back as two events (the operator's own apply, then kube-controller-manager's status update). On the 2 cores the
+operator shares with the API server that was the fan-out's largest cost after the applies themselves
 (docs/benchmarks.md). Here an event costs its JSON decoding. lightkube's own watch cannot serve: it asks for no
 bookmarks, so a quiet namespace's watch would expire (410) and re-list every time it reconnects.
 
