@@ -1,13 +1,15 @@
 """kube/watch.py against the real API server: paged listings, watch events in order, expiry, refusal and silence;
-and the operator's workload watch loop (controller/watchers.py) feeding a runtime-like receiver."""
+and the operator's watch loop (controller/watchers.py) feeding a receiver as it feeds the runtime."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
@@ -22,7 +24,7 @@ from tests.conftest import kubectl
 from tests.streams import triggered_deployment
 
 
-def client_of(kubeconfig: Any) -> Any:
+def client_of(kubeconfig: Path) -> httpx2.AsyncClient:
     config = KubeConfig.from_file(kubeconfig).get()
     assert config is not None
     return watch_client(config)
