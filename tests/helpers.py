@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Self, TypeVar
 
+from lightkube import KubeConfig
+from lightkube.config.kubeconfig import SingleConfig
+
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.audit import AuditedWrite
 from imagestreams.localcluster.images import PushClient
@@ -41,6 +44,13 @@ def pusher_for(registry: Registry) -> PushClient:
         username=credentials.username if credentials else None,
         password=credentials.password if credentials else None,
     )
+
+
+def kube_config(kubeconfig: Path) -> SingleConfig:
+    """The current context of a kubeconfig the harness wrote."""
+    config = KubeConfig.from_file(kubeconfig).get()
+    assert config is not None, kubeconfig
+    return config
 
 
 def cluster_tls(cluster: LocalCluster, *, admin: bool = False) -> ssl.SSLContext:

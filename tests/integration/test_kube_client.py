@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from httpx_aiohttp.httpx2 import AiohttpTransport
-from lightkube import ApiError, Client, KubeConfig
-from lightkube.config.kubeconfig import SingleConfig
+from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Secret, ServiceAccount
 from lightkube.types import PatchType
@@ -19,18 +18,13 @@ from lightkube.types import PatchType
 from imagestreams.kube.client import operator_client
 from imagestreams.localcluster import LocalCluster
 from imagestreams.localcluster.certs import CertificateAuthority
-
-
-def _config(cluster: LocalCluster) -> SingleConfig:
-    config = KubeConfig.from_file(cluster.admin_kubeconfig).get()
-    assert config is not None
-    return config
+from tests.helpers import kube_config
 
 
 async def test_requests_travel_over_aiohttp_with_the_configured_client_certificate(
     cluster: LocalCluster, namespace: str
 ) -> None:
-    client = operator_client("imagestreams-tests", _config(cluster))
+    client = operator_client("imagestreams-tests", kube_config(cluster.admin_kubeconfig))
     try:
         assert isinstance(client._client._client._transport, AiohttpTransport)  # the wiring this module is for
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": namespace}}
@@ -58,7 +52,7 @@ async def test_requests_travel_over_aiohttp_with_the_configured_client_certifica
 async def test_a_server_certificate_from_another_ca_is_refused(cluster: LocalCluster, tmp_path: Path) -> None:
     """Verification stays on: the API server's certificate checked against a CA that did not sign it fails the
     request before anything is sent."""
-    config = _config(cluster)
+    config = kube_config(cluster.admin_kubeconfig)
     other_ca_file = tmp_path / "other-ca.crt"
     other_ca_file.write_bytes(CertificateAuthority("not-the-cluster-ca").cert_pem)
     other_ca = config.cluster.__class__(server=config.cluster.server, certificate_auth=str(other_ca_file))
@@ -72,7 +66,7 @@ async def test_a_server_certificate_from_another_ca_is_refused(cluster: LocalClu
 
 
 async def test_insecure_skip_tls_verify_is_honoured_only_when_configured(cluster: LocalCluster) -> None:
-    config = _config(cluster)
+    config = kube_config(cluster.admin_kubeconfig)
     unverified = config.cluster.__class__(server=config.cluster.server, insecure=True)
     client = operator_client("imagestreams-tests", config._replace(cluster=unverified))
     try:
@@ -86,8 +80,8 @@ async def test_a_bearer_token_is_sent_and_its_identity_is_what_the_api_server_se
 ) -> None:
     name = f"sa-{uuid.uuid4().hex[:6]}"
     admin.create(ServiceAccount(metadata=ObjectMeta(name=name, namespace=namespace)))
-    config = KubeConfig.from_file(cluster.service_account_kubeconfig(namespace, name)).get()
-    assert config is not None and config.user is not None and config.user.token
+    config = kube_config(cluster.service_account_kubeconfig(namespace, name))
+    assert config.user is not None and config.user.token
     client = operator_client("imagestreams-tests", config)
     try:
         with pytest.raises(ApiError) as denied:
@@ -104,7 +98,7 @@ async def test_an_api_server_that_does_not_answer_is_an_httpx2_error(cluster: Lo
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again below: nothing listens there
-    config = _config(cluster)
+    config = kube_config(cluster.admin_kubeconfig)
     closed = config.cluster.__class__(server=f"https://127.0.0.1:{port}", insecure=True)
     client = operator_client("imagestreams-tests", config._replace(cluster=closed))
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from lightkube import Client, KubeConfig
+from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 
@@ -21,13 +21,12 @@ from imagestreams.kube.client import watch_client
 from imagestreams.kube.watch import Collection, WatchExpired, WatchFailed, list_pages, watch_events
 from imagestreams.localcluster import LocalCluster
 from tests.conftest import kubectl
+from tests.helpers import kube_config
 from tests.streams import triggered_deployment
 
 
 def client_of(kubeconfig: Path) -> httpx2.AsyncClient:
-    config = KubeConfig.from_file(kubeconfig).get()
-    assert config is not None
-    return watch_client(config)
+    return watch_client(kube_config(kubeconfig))
 
 
 async def drain(events: AsyncIterator[Any], timeout: float = 20.0) -> None:

@@ -9,7 +9,6 @@ finalizers are written anywhere.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -24,11 +23,12 @@ from imagestreams.controller.login import login
 from imagestreams.controller.metrics import Metrics
 from imagestreams.controller.notifications import NotificationServer
 from imagestreams.controller.runtime import Runtime
+from imagestreams.controller.watchers import retry_delays
 from imagestreams.kube.client import watch_client
+from imagestreams.kube.watch import LIST_PAGE_SIZE
 
 logger = logging.getLogger(__name__)
 PREFIX = "imagestreams.dev"
-LIST_PAGE_SIZE = 500
 WORKER_IDLE_SECONDS = 0.5
 
 
@@ -39,8 +39,7 @@ class CappedBackoff:
     """
 
     def __iter__(self) -> Iterator[float]:
-        yield from (0.25, 0.5, 1.0)
-        yield from itertools.repeat(2.0)
+        return retry_delays()  # the same delays as the operator's own watches
 
 
 class WatchOnlyDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -123,9 +122,6 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime_of(memo)
     if runtime is not None:
         await runtime.stop()
-
-
-# The image streams and workloads are watched without Kopf (controller/watchers.py): the runtime starts those watches.
 
 
 _MIRROR_SET_OF_PLURAL = {kind.plural: kind for kind in mirrorsets.MIRROR_SET_KINDS}

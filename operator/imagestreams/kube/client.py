@@ -29,8 +29,8 @@ from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 def api_config() -> SingleConfig:
     """The configuration lightkube finds by itself: in a pod its service account, else KUBECONFIG or ~/.kube/config."""
     config = KubeConfig.from_env().get()
-    if config is None or config.user is None:
-        raise ConfigError("the Kubernetes configuration names no user to connect as")
+    if config is None:  # a config without a user is refused where its TLS context is built (`_tls`)
+        raise ConfigError("no Kubernetes configuration: no service account, KUBECONFIG or ~/.kube/config")
     return config
 
 
