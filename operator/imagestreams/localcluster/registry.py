@@ -28,6 +28,12 @@ from imagestreams.localcluster.records import ProcessRecord
 READY_TIMEOUT_SECONDS = 15.0
 TOKEN_SERVICE = "imagestreams-local-registry"
 TOKEN_ISSUER = "imagestreams-local-token-server"
+# The Go garbage collector's target for the registries. docker-registry 2.8 allocates a 4 MiB read buffer for every
+# blob it serves (distribution's registry/storage/filereader.go, fileReaderBufferSize), so on its small heap the
+# default of 100 collects every few blob reads: with it, 2,000 small GETs cost the registry 7.1 to 7.5 CPU seconds,
+# with 400 4.5 to 5.0 (docs/benchmarks.md, import throughput). The registry stands for one on another host; here it
+# shares two cores with everything else.
+REGISTRY_GOGC = "400"
 
 
 class RegistryKind(StrEnum):
@@ -178,7 +184,7 @@ def start_registry(
         name,
         [str(binary), "serve", str(config_path)],
         logs,
-        env={"REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}"},
+        env={"REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}", "GOGC": REGISTRY_GOGC},
         record=record,
     )
     process.start()
