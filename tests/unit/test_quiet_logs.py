@@ -21,6 +21,14 @@ def test_the_success_line_of_every_watch_event_is_dropped_and_other_lines_kept()
     assert quiet.filter(_record("write: status of image stream a/b"))
 
 
+def test_only_kopf_lines_are_dropped() -> None:
+    quiet = QuietFilter()
+    own = logging.LogRecord("imagestreams.controller.runtime", logging.INFO, __file__, 1, "x", (), None)
+    own.msg = "Handler 'workload_event' succeeded."
+    assert quiet.filter(own)
+    assert not quiet.filter(_record("Handler 'workload_event' succeeded."))
+
+
 def test_a_failing_request_is_logged_once_until_the_api_server_answers_again() -> None:
     quiet = QuietFilter()
     watch = "GET https://127.0.0.1:6443/apis/apps/v1/deployments?watch=true&resourceVersion={}"

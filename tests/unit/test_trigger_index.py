@@ -96,3 +96,22 @@ def test_the_index_follows_the_annotation() -> None:
     assert triggers.workloads_for("ns", "other") == set() and KEY not in triggers.workloads
     assert triggers.observe(WorkloadKind.DEPLOYMENT, "MODIFIED", deployment(3)) == KEY  # annotated again
     assert triggers.workloads_for("ns", "app") == {KEY}
+
+
+def test_a_write_is_kept_as_answered_unless_a_newer_event_came_meanwhile() -> None:
+    """A pass read generation 1 and wrote generation 2: the answer is kept, unless an edit (generation 3) came first."""
+    triggers = controller()
+    triggers.observe(WorkloadKind.DEPLOYMENT, "ADDED", deployment(1))
+    raw = triggers.workloads.raw(KEY)
+    assert raw is not None
+    triggers.keep_written(KEY, raw, deployment(2, image="b:2"))
+    assert triggers.workloads[KEY]["spec"]["template"]["spec"]["containers"][0]["image"] == "b:2"
+    assert "status" not in triggers.workloads[KEY]
+
+    triggers = controller()
+    triggers.observe(WorkloadKind.DEPLOYMENT, "ADDED", deployment(1))
+    raw = triggers.workloads.raw(KEY)
+    assert raw is not None
+    triggers.observe(WorkloadKind.DEPLOYMENT, "MODIFIED", deployment(3, image="edited:3"))
+    triggers.keep_written(KEY, raw, deployment(2, image="b:2"))
+    assert triggers.workloads[KEY]["spec"]["template"]["spec"]["containers"][0]["image"] == "edited:3"

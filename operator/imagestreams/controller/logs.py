@@ -25,6 +25,8 @@ class QuietFilter(logging.Filter):
         self.suppressed: Counter[str] = Counter()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kopf"):
+            return True  # the operator's own lines, one per write among them: kept without formatting them twice
         message = record.getMessage()
         if _EVENT_HANDLER_SUCCEEDED.match(message):
             return False

@@ -224,13 +224,7 @@ class TriggerController:
             raise WriteRefused(message) from error
         self.writes += 1
         self._count(kind, written=True)
-        known = self._versions.get(key)
-        version = _version(written)
-        if self.workloads.raw(key) is raw or (known is not None and known[0] == version[0] and known[1] < version[1]):
-            # Know the workload as written (unless a watch event of the written generation or later came meanwhile),
-            # so a pass that runs before the watch delivers this write does not write the same images again.
-            self.workloads[key] = slim_workload(written)
-            self._versions[key] = version
+        self.keep_written(key, raw, written)
         logger.info("write: set %d image(s) of %s %s/%s", len(changes), kind.value, namespace, name)
         for change in changes:
             trigger = change.trigger
@@ -252,6 +246,16 @@ class TriggerController:
                     f"the image of {change.container_name} is also managed by {', '.join(others)}; they will "
                     "undo each other's changes: see docs/gitops.md for the settings that avoid it",
                 )
+
+    def keep_written(self, key: WorkloadKey, raw: bytes, written: dict[str, Any]) -> None:
+        """Know the workload as the API server answered a write to it, which a pass made from the kept `raw`
+        (unless a watch event of the written generation or later came meanwhile), so a pass that runs before the
+        watch delivers this write does not write the same images again."""
+        known = self._versions.get(key)
+        version = _version(written)
+        if self.workloads.raw(key) is raw or (known is not None and known[0] == version[0] and known[1] < version[1]):
+            self.workloads[key] = slim_workload(written)
+            self._versions[key] = version
 
     async def _start_run(self, key: WorkloadKey, body: dict[str, Any], changes: list[ContainerChange]) -> None:
         _, namespace, name = key
