@@ -37,6 +37,7 @@ bench: setup  ## benchmarks print their numbers; record them in docs/benchmarks.
 	$(PY) bench/admission_latency.py
 	$(PY) bench/fanout.py
 	$(PY) bench/memory.py
+	$(PY) bench/registry_gc.py
 	$(PY) bench/throughput.py
 	$(PY) bench/latency.py
 
