@@ -23,10 +23,9 @@ def test_the_success_line_of_every_watch_event_is_dropped_and_other_lines_kept()
 
 def test_only_kopf_lines_are_dropped() -> None:
     quiet = QuietFilter()
-    own = logging.LogRecord("imagestreams.controller.runtime", logging.INFO, __file__, 1, "x", (), None)
-    own.msg = "Handler 'workload_event' succeeded."
-    assert quiet.filter(own)
-    assert not quiet.filter(_record("Handler 'workload_event' succeeded."))
+    line = "Handler 'workload_event' succeeded."
+    assert quiet.filter(logging.LogRecord("imagestreams.controller.runtime", logging.INFO, __file__, 1, line, (), None))
+    assert not quiet.filter(_record(line))
 
 
 def test_a_failing_request_is_logged_once_until_the_api_server_answers_again() -> None:
