@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from imagestreams.kube.streams import ImageStreamResource
 from imagestreams.localcluster import LocalCluster
+from imagestreams.localcluster.processes import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[1]
 TRIGGERS = "image.openshift.io/triggers"
@@ -164,6 +165,21 @@ def peak_rss_mib(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(cluster: LocalCluster, operator: ManagedProcess) -> dict[str, float]:
+    """CPU seconds used so far by the cluster's and the registries' processes, the operator and this process (the
+    bench itself, and the plain script where it runs)."""
+    processes = [*cluster.processes, operator]
+    used = {p.name: cpu_seconds(p.pid) for p in processes if p.pid is not None and p.running()}
+    used["bench"] = cpu_seconds(os.getpid())
+    return used
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> str:
+    """The CPU seconds each process used between two `cpu_by_process` readings, most first."""
+    spent = sorted(((name, used - before.get(name, 0.0)) for name, used in after.items()), key=lambda item: -item[1])
+    return ", ".join(f"{name} {used:.1f}" for name, used in spent)
 
 
 def wait_until_idle(pid: int, *, window: float = 5.0, busy: float = 0.05, timeout: float = 600.0) -> float:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import time
 import uuid
@@ -38,7 +37,8 @@ from imagestreams.localcluster.images import PushClient, unique_image
 from imagestreams.localcluster.processes import ManagedProcess
 from population import (
     admin_client,
-    cpu_seconds,
+    cpu_by_process,
+    cpu_spent,
     create_all,
     create_namespaces,
     install_crds,
@@ -103,7 +103,7 @@ class Bench:
         expected = sum(len(tags) for tags in streams.values())
         offset = len(registry_log(self.registry))
         mark = self.cluster.audit.mark()
-        cpu_before = self.cpu_by_process()
+        cpu_before = cpu_by_process(self.cluster, self.operator)
         started = time.monotonic()
         objects = [
             ImageStreamResource(metadata=ObjectMeta(name=name, namespace=namespace), spec={"tags": tags})
@@ -117,7 +117,7 @@ class Bench:
             if time.monotonic() - started > 600:
                 raise SystemExit(f"{namespace}: not every tag imported after 600 s")
             await asyncio.sleep(0.5)
-        cpu = {name: used - cpu_before.get(name, 0.0) for name, used in self.cpu_by_process().items()}
+        cpu_after = cpu_by_process(self.cluster, self.operator)
         writes = self.cluster.audit.writes(mark, namespace=namespace)
         first = min(when(w.received) for w in writes if (w.verb, w.resource) == ("create", "imagestreams"))
         last = max(when(w.completed) for w in writes if (w.verb, w.resource) == ("patch", "imagestreams/status"))
@@ -129,20 +129,12 @@ class Bench:
             f"{dict(sorted(counts.items()))}; load {load_average()}",
             flush=True,
         )
-        by_use = sorted(cpu.items(), key=lambda item: -item[1])
-        print("  CPU seconds: " + ", ".join(f"{name} {used:.1f}" for name, used in by_use))
+        print(f"  CPU seconds: {cpu_spent(cpu_before, cpu_after)}")
         print(f"  writes: {dict(sorted(Counter(f'{w.verb} {w.resource}' for w in writes).items()))}", flush=True)
 
     def status_writes(self, mark: int, namespace: str) -> int:
         writes = self.cluster.audit.writes(mark, namespace=namespace)
         return sum(1 for w in writes if (w.verb, w.resource) == ("patch", "imagestreams/status"))
-
-    def cpu_by_process(self) -> dict[str, float]:
-        """CPU seconds used so far by the cluster's and the registry's processes, the operator and this one."""
-        processes = [*self.cluster.processes, self.operator]
-        used = {p.name: cpu_seconds(p.pid) for p in processes if p.pid is not None and p.running()}
-        used["bench"] = cpu_seconds(os.getpid())
-        return used
 
 
 async def run(cluster: LocalCluster, settings: dict[str, str]) -> None:

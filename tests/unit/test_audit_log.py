@@ -38,6 +38,22 @@ def test_writes_after_a_mark_in_one_namespace(tmp_path: Path) -> None:
     assert [w.name for w in log.writes()] == ["web", "job-1", "other"]
 
 
+def test_a_poller_reads_each_whole_line_once(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.log")
+    assert log.writes_from(0) == ([], 0)
+    first = _event("ResponseComplete", "patch", "a", "web") + "\n"
+    log.path.write_text(first + '{"stage": "ResponseComplete", "verb": "pat')  # the second line still being written
+    writes, offset = log.writes_from(0, namespace="a")
+    assert [w.name for w in writes] == ["web"] and offset == len(first)
+    assert log.writes_from(offset) == ([], offset)
+    with log.path.open("w") as handle:  # the second line completed, a third in another namespace
+        handle.write(first + _event("ResponseComplete", "create", "a", "job-1") + "\n")
+        handle.write(_event("RequestReceived", "create", "a", "job-2") + "\n")
+        handle.write(_event("ResponseComplete", "patch", "b", "other") + "\n")
+    writes, end = log.writes_from(offset, namespace="a")
+    assert [w.name for w in writes] == ["job-1"] and end == log.mark()
+
+
 def test_a_subresource_is_part_of_the_resource(tmp_path: Path) -> None:
     event = json.loads(_event("ResponseComplete", "patch", "a", "app"))
     event["objectRef"]["subresource"] = "status"
