@@ -47,11 +47,9 @@ async def get_all(url: str, requests: list[tuple[str, str]]) -> None:
 
 
 def measure(gogc: str, rounds: int) -> list[float]:
-    fixture.REGISTRY_GOGC = gogc
     with tempfile.TemporaryDirectory() as workdir:
-        registry = fixture.start_registry(
-            fixture.RegistryKind.PLAIN, Path(workdir), Binaries.locate().docker_registry, CertificateAuthority("gc")
-        )
+        binary, ca = Binaries.locate().docker_registry, CertificateAuthority("gc")
+        registry = fixture.start_registry(fixture.RegistryKind.PLAIN, Path(workdir), binary, ca, gogc=gogc)
         try:
             requests = []
             with PushClient(registry.url) as pusher:

@@ -53,12 +53,7 @@ class AuditLog:
 
     def writes(self, since: int = 0, *, namespace: str | None = None) -> list[AuditedWrite]:
         """Completed write requests after `since`, optionally only those in `namespace`."""
-        if not self.path.exists():
-            return []
-        with self.path.open("rb") as log:
-            log.seek(since)
-            data = log.read()
-        return _completed(data, namespace)
+        return self.writes_from(since, namespace=namespace)[0]
 
     def writes_from(self, offset: int, *, namespace: str | None = None) -> tuple[list[AuditedWrite], int]:
         """The completed write requests in the whole lines after `offset`, and the offset after them: a caller that

@@ -142,6 +142,7 @@ def start_registry(
     notifications_url: str | None = None,
     *,
     record: ProcessRecord | None = None,
+    gogc: str = REGISTRY_GOGC,
 ) -> Registry:
     """Write the config for one registry variant, start it (and its token server) and wait until it answers."""
     port = free_port()
@@ -183,7 +184,7 @@ def start_registry(
         name,
         [str(binary), "serve", str(config_path)],
         logs,
-        env={"REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}", "GOGC": REGISTRY_GOGC},
+        env={"REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}", "GOGC": gogc},
         record=record,
     )
     process.start()
