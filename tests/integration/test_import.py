@@ -432,7 +432,9 @@ def test_streams_sharing_a_scheduled_source_share_one_lookup_per_round(
     log = next(p for p in plain_registry.processes if p.name.startswith("registry-")).log_path
     start = log.stat().st_size
     time.sleep(9.5)  # three 3-second rounds
-    requests = log.read_text()[start:]
+    # A byte offset, so read bytes: the registry writes durations like "590.1µs", and "µ" is two bytes in UTF-8, so
+    # slicing the decoded text at `start` would begin one character late for every such line before it.
+    requests = log.read_bytes()[start:].decode()
     heads = requests.count(f"HEAD /v2/{repository}/manifests/shared")
     gets = requests.count(f"GET /v2/{repository}/manifests/")
     # One HEAD per round for the five streams together, never a GET for an unchanged image.
