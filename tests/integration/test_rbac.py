@@ -123,8 +123,16 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
             ),
             what="a run of the Job",
         )
-        events = json.loads(kubectl(crds, "get", "events", "-n", ns, "-o", "json"))["items"]
-        assert {"TagUpdated", "ImageChangeTriggered", "JobRunStarted"} <= {e["reason"] for e in events}
+
+        def reasons() -> set[str]:
+            return {e["reason"] for e in json.loads(kubectl(crds, "get", "events", "-n", ns, "-o", "json"))["items"]}
+
+        # Events are posted after the writes they report (never delaying them), so the last may come a moment later.
+        eventually(
+            lambda: {"TagUpdated", "ImageChangeTriggered", "JobRunStarted"} <= reasons(),
+            timeout=10,
+            what="the TagUpdated, ImageChangeTriggered and JobRunStarted Events",
+        )
         assert "Forbidden" not in operator.log() and " 403" not in operator.log()
     finally:
         operator.stop()

@@ -187,9 +187,14 @@ def test_deployment_follows_its_tag_and_gets_a_new_replicaset(
     assert [m["operation"] for m in ours] == ["Apply"]
     fields = ours[0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
     assert fields == {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}
-    events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
-    messages = [e["message"] for e in events if e["reason"] == "ImageChangeTriggered"]
-    assert any(second in message and first in message and "app:v1" in message for message in messages)
+
+    def told() -> bool:
+        # Events are posted after the workload writes (they never delay them), so this one may come a moment later.
+        events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+        messages = [e["message"] for e in events if e["reason"] == "ImageChangeTriggered"]
+        return any(second in message and first in message and "app:v1" in message for message in messages)
+
+    eventually(told, timeout=10, what="an ImageChangeTriggered Event naming both images")
 
 
 @pytest.mark.parametrize(
