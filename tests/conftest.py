@@ -6,12 +6,14 @@ binary is an error that names the fix (`make setup`), never a skip.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lightkube import Client, KubeConfig
@@ -169,6 +171,12 @@ def kubectl(cluster: LocalCluster, *args: str, stdin: str | None = None, check: 
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result.stdout if check else result.stdout + result.stderr
+
+
+def namespace_events(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
+    """Every Event in the namespace, as the API server returns them."""
+    items: list[dict[str, Any]] = json.loads(kubectl(cluster, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    return items
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from imagestreams.localcluster import LocalCluster, Registry
-from tests.conftest import kubectl, solo_settings
+from tests.conftest import kubectl, namespace_events, solo_settings
 from tests.helpers import OperatorProcess, eventually, operator_writes
 from tests.integration.test_triggers import (
     Source,
@@ -131,7 +131,7 @@ def test_a_status_too_large_to_store_is_cut_and_reported_instead_of_retried(
     assert all(entry["tag"] < f"t{kept:04d}" for entry in stored["status"]["tags"])  # the first ones, in order
 
     def size_reports() -> int:
-        events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+        events = namespace_events(crds, namespace)
         return [e["reason"] for e in events if e["involvedObject"]["name"] == "huge"].count("StatusTooLarge")
 
     # The Event is posted after the status write, so it may land a moment after the condition is visible.

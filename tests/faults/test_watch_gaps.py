@@ -16,7 +16,7 @@ from pathlib import Path
 from lightkube import Client
 
 from imagestreams.localcluster import LocalCluster, Registry
-from tests.conftest import kubectl, solo_settings
+from tests.conftest import kubectl, namespace_events, solo_settings
 from tests.helpers import OperatorProcess, eventually
 from tests.streams import apply_stream, insecure_tag, push_unique, triggered_deployment
 
@@ -33,7 +33,7 @@ def delete_from_etcd(cluster: LocalCluster, key: str) -> int:
 
 
 def warnings_on(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
-    events = json.loads(kubectl(cluster, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    events = namespace_events(cluster, namespace)
     return [
         event.get("message") or ""
         for event in events

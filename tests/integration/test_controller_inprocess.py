@@ -21,7 +21,7 @@ from imagestreams.controller.runtime import Runtime
 from imagestreams.core.workloadkinds import WorkloadKind
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import Image
-from tests.conftest import kubectl
+from tests.conftest import kubectl, namespace_events
 from tests.streams import apply_stream, get_stream, insecure_tag, push_unique, status_tag, triggered_deployment
 
 
@@ -139,7 +139,7 @@ async def test_objects_deleted_in_a_watch_gap_are_forgotten_and_a_new_one_of_the
         assert runtime.cache.stream(namespace, "app") is None
         assert runtime.vanished == 2
         await settled(runtime)  # the Deployment that followed it was reconciled again and told
-        events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+        events = namespace_events(crds, namespace)
         assert any("does not exist" in (event.get("message") or "") for event in events)
 
 
@@ -182,6 +182,6 @@ async def test_workloads_delivered_before_their_streams_raise_no_false_alarm(
             await runtime.streams_listed.wait()
         await settled(runtime)
         assert runtime.triggers.problems == {}
-        events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+        events = namespace_events(crds, namespace)
         on_web = [event for event in events if event["involvedObject"]["kind"] == "Deployment"]
         assert [event["message"] for event in on_web if event.get("type") == "Warning"] == []

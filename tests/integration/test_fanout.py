@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagestreams.localcluster import LocalCluster
-from tests.conftest import kubectl
+from tests.conftest import kubectl, namespace_events
 from tests.helpers import eventually
 from tests.integration import test_triggers
 from tests.integration.test_triggers import Source, by_name, trigger, workload
@@ -67,7 +67,7 @@ def images(cluster: LocalCluster, namespace: str) -> dict[str, str]:
 
 
 def triggered_events(cluster: LocalCluster, namespace: str, image: str) -> list[dict[str, Any]]:
-    items = json.loads(kubectl(cluster, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    items = namespace_events(cluster, namespace)
     return [e for e in items if e["reason"] == "ImageChangeTriggered" and f"-> {image} " in e["message"]]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
 from imagestreams.localcluster.images import ImageFormat, Platform, build_image, build_index, unique_image
-from tests.conftest import kubectl, solo_settings
+from tests.conftest import kubectl, namespace_events, solo_settings
 from tests.helpers import OperatorProcess, eventually, pusher_for
 from tests.streams import (
     apply_stream,
@@ -406,7 +406,7 @@ def test_events_report_new_images_and_failures(
     wait_for_tag(crds, ns, "app", "gone", reason="NotFound")
 
     def events() -> list[dict[str, Any]] | None:
-        items = json.loads(kubectl(crds, "get", "events", "-n", ns, "-o", "json"))["items"]
+        items = namespace_events(crds, ns)
         reasons = {item["reason"] for item in items}
         return items if {"TagUpdated", "ImportFailed"} <= reasons else None
 
@@ -548,7 +548,7 @@ def test_registry_policy_checks_names_and_the_addresses_they_resolve_to(
 
 
 def events_with_reason(crds: LocalCluster, namespace: str, reason: str) -> list[dict[str, Any]]:
-    items = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    items = namespace_events(crds, namespace)
     return [item for item in items if item["reason"] == reason]
 
 

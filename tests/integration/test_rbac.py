@@ -17,7 +17,7 @@ import yaml
 from imagestreams.api.rbac import OPERATOR_NAME, OPERATOR_RULES, WEBHOOK_SECRET
 from imagestreams.api.webhooks import CONFIGURATION_NAME, url_client_config, webhook_configurations
 from imagestreams.localcluster import LocalCluster, Registry, RegistryKind
-from tests.conftest import REPO_ROOT, kubectl, solo_settings
+from tests.conftest import REPO_ROOT, kubectl, namespace_events, solo_settings
 from tests.helpers import OperatorProcess, eventually
 from tests.integration.test_metrics import free_port
 from tests.streams import (
@@ -125,7 +125,7 @@ def test_import_and_triggers_work_under_the_shipped_service_account(
         )
 
         def reasons() -> set[str]:
-            return {e["reason"] for e in json.loads(kubectl(crds, "get", "events", "-n", ns, "-o", "json"))["items"]}
+            return {e["reason"] for e in namespace_events(crds, ns)}
 
         # Events are posted after the writes they report (never delaying them), so the last may come a moment later.
         eventually(

@@ -11,7 +11,7 @@ import pytest
 
 from imagestreams.localcluster import LocalCluster, Registry
 from imagestreams.localcluster.images import unique_image
-from tests.conftest import kubectl, solo_settings
+from tests.conftest import kubectl, namespace_events, solo_settings
 from tests.helpers import OperatorProcess, eventually, operator_writes, pusher_for
 from tests.streams import apply_stream, grant_image_puller, insecure_tag, wait_for_tag
 
@@ -96,7 +96,7 @@ def wait_image(
 
 
 def warnings(cluster: LocalCluster, namespace: str, name: str, reason: str | None = None) -> list[str]:
-    items = json.loads(kubectl(cluster, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    items = namespace_events(cluster, namespace)
     return [
         e["message"]
         for e in items
@@ -190,7 +190,7 @@ def test_deployment_follows_its_tag_and_gets_a_new_replicaset(
 
     def told() -> bool:
         # Events are posted after the workload writes (they never delay them), so this one may come a moment later.
-        events = json.loads(kubectl(crds, "get", "events", "-n", namespace, "-o", "json"))["items"]
+        events = namespace_events(crds, namespace)
         messages = [e["message"] for e in events if e["reason"] == "ImageChangeTriggered"]
         return any(second in message and first in message and "app:v1" in message for message in messages)
 
